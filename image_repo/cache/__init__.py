@@ -1,0 +1,1 @@
+"""Levels of one ObjectStore interface, stacked."""

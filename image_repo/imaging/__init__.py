@@ -1,0 +1,1 @@
+"""Pure image work: bytes + DerivationSpec -> bytes; metadata."""

@@ -1,0 +1,90 @@
+"""The whole contract of a storage backend: the ObjectStore protocol and ObjectInfo."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Iterator, Mapping, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What a store knows about one object without reading it."""
+
+    key: str
+    size: int
+    content_type: str | None = None
+    sha256: str | None = None
+    """Hex SHA-256 of the bytes when the store has it (we always write it; other tools may not)."""
+    etag: str | None = None
+    """The backend's own content hash (Swift/S3 MD5) when it has one."""
+    modified: float | None = None
+    """Last modification, seconds since the epoch."""
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    """Custom metadata: lower-case ASCII keys (``[a-z0-9-]``), ASCII values."""
+
+
+@runtime_checkable
+class ObjectStore(Protocol):
+    """A flat key -> bytes store. Keys are UTF-8 strings that may hold ``/``.
+
+    Backends translate their own errors at their edge: a missing key is ``NotFound``,
+    an unreachable or failing backend is ``StorageUnavailable``.
+    """
+
+    url: str
+
+    def get(self, key: str) -> bytes:
+        """The object's bytes; ``NotFound`` if absent."""
+        ...
+
+    def get_with_info(self, key: str) -> tuple[bytes, ObjectInfo]:
+        """Bytes and info in one call (one round trip where the backend allows)."""
+        ...
+
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> ObjectInfo:
+        """Store ``data`` whole or not at all; records its SHA-256. Returns the new info."""
+        ...
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        """Info for ``key``, or None if absent."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``; ``NotFound`` if absent."""
+        ...
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Every object whose key starts with ``prefix``, in key order."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and files; the store may not be used after."""
+        ...
+
+
+@runtime_checkable
+class SupportsTempUrl(Protocol):
+    """Optional capability: a URL that grants ``method`` on ``key`` for ``seconds``."""
+
+    def temp_url(self, key: str, method: str = "GET", seconds: int = 3600) -> tuple[str, int]:
+        """The URL and its expiry (epoch seconds)."""
+        ...
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def content_version(info: ObjectInfo) -> str:
+    """A string that changes whenever the object's bytes do: its SHA-256, else the backend's hash."""
+    if info.sha256:
+        return info.sha256
+    if info.etag:
+        return "etag-" + info.etag.strip('"')
+    return f"size-{info.size}-m{int((info.modified or 0) * 1000)}"
