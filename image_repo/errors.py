@@ -82,3 +82,10 @@ class Overloaded(StorageUnavailable):
 
 class ConfigError(Exception):
     """A setting is unknown, of the wrong type, or missing; the message names the key."""
+
+
+class NotConfigured(ImageRepoError):
+    """The server is not configured for what was asked (e.g. url=true without url_key)."""
+
+    status = 501
+    default_message = "not configured"

@@ -1,0 +1,24 @@
+"""Liveness, readiness and counters."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, jsonify
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    """The process answers."""
+    return jsonify(status="ok")
+
+
+@bp.get("/readyz")
+def readyz() -> Response:
+    """Both stores answer (503 naming the one that does not)."""
+    return jsonify(status="ok", **current_app.extensions["image_repo"].ready())
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    """This worker's counters: derivations made, cache hits, per-level cache figures."""
+    return jsonify(current_app.extensions["image_repo"].stats())

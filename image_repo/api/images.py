@@ -1,0 +1,215 @@
+"""The /images routes: parse the request once, call the service, shape the answer."""
+from __future__ import annotations
+
+import dataclasses
+import hmac
+import time
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
+from werkzeug.datastructures import MultiDict
+
+from .. import signing
+from ..errors import InvalidRequest, PayloadTooLarge, Unauthorized
+from ..imaging.formats import KINDS
+from ..imaging.spec import DerivationSpec, QueryOptions, parse_query
+from ..service import ImageService, Original
+from ..zipstream import stream_zip
+
+bp = Blueprint("images", __name__)
+signed_bp = Blueprint("signed", __name__)
+
+SIGNED_PREFIX = "/_signed/"
+WRITE_METHODS = frozenset({"POST", "PUT", "DELETE"})
+
+
+def service() -> ImageService:
+    return current_app.extensions["image_repo"]  # type: ignore[no-any-return]
+
+
+@bp.before_request
+def check_token() -> None:
+    """Bearer tokens, when configured: write tokens for writes; read (or write) tokens for reads."""
+    settings = service().settings
+    writing = request.method in WRITE_METHODS
+    allowed = settings.write_tokens if writing else settings.read_tokens
+    if not allowed:
+        return
+    if not writing:
+        allowed = [*allowed, *settings.write_tokens]
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not given:
+        raise Unauthorized("this request needs 'Authorization: Bearer <token>'")
+    # Compare against every token so timing says nothing about which one nearly matched.
+    matches = [hmac.compare_digest(given.strip().encode(), token.encode()) for token in allowed]
+    if not any(matches):
+        raise Unauthorized("the bearer token is not valid for this request")
+
+
+def query_args(args: MultiDict[str, str]) -> dict[str, str]:
+    """First value of each parameter; a parameter repeated with different values is refused."""
+    out: dict[str, str] = {}
+    for key in args:
+        values = args.getlist(key)
+        if len(set(values)) > 1:
+            raise InvalidRequest(f"{key}: given more than once with different values")
+        out[key] = values[0]
+    return out
+
+
+def parse_options(path_kind: str | None = None) -> QueryOptions:
+    settings = service().settings
+    box = settings.thumbnail_default_size
+    return parse_query(
+        query_args(request.args),
+        default_kind=settings.default_kind,
+        path_kind=path_kind,
+        thumbnail_box=(int(box[0]), int(box[1])),
+    )
+
+
+def image_location(name: str) -> str:
+    base = current_app.config["IMAGE_REPO_BASE"]
+    return f"/{base}/{quote(name)}"
+
+
+@bp.get("")
+def list_images() -> Response:
+    regex = query_args(request.args).get("regex")
+    if regex == "":
+        raise InvalidRequest("regex: an empty pattern matches nothing; leave it out instead")
+    return jsonify(service().list_names(regex))
+
+
+@bp.get("/")
+def get_root() -> Response:
+    return get_images("")
+
+
+@bp.get("/<path:path>")
+def get_images(path: str) -> Response:
+    svc = service()
+    options = parse_options()
+    if options.regex is not None or path == "" or path.endswith("/"):
+        selected = svc.select(path, options.regex)
+        if len(selected) > 1:
+            return several(selected, options)
+        return one(svc.get_original(selected[0]), options)
+    original, path_kind = svc.resolve_path(path)
+    if path_kind is not None and "kind" not in request.args:
+        options = dataclasses.replace(options, spec=dataclasses.replace(options.spec, kind=path_kind.name))
+    return one(original, options)
+
+
+def one(original: Original, options: QueryOptions) -> Response:
+    svc = service()
+    if options.meta:
+        return jsonify(svc.metadata(original))
+    if options.url:
+        url, expires = svc.temp_url(original, options.spec, sign_own_url)
+        return jsonify(url=url, expires=expires)
+    etag = svc.etag(original, options.spec)
+    headers = {"ETag": f'"{etag}"', "Cache-Control": svc.settings.cache_control}
+    if request.if_none_match and request.if_none_match.contains_weak(etag):
+        return Response(status=304, headers=headers)
+    rendered = svc.render(original, options.spec)
+    headers["X-Image-Repo-Cache"] = "hit" if rendered.cached else "miss"
+    return Response(rendered.data, content_type=rendered.content_type, headers=headers)
+
+
+def several(selected: list[str], options: QueryOptions) -> Response:
+    svc = service()
+    limit = svc.settings.max_zip_images
+    if len(selected) > limit:
+        raise PayloadTooLarge(f"{len(selected)} images match; at most {limit} are answered at once (max_zip_images)")
+    if options.meta:
+        return jsonify([svc.metadata(svc.get_original(name)) for name in selected])
+    if options.url:
+        answers: list[dict[str, Any]] = []
+        for name in selected:
+            url, expires = svc.temp_url(svc.get_original(name), options.spec, sign_own_url)
+            answers.append({"name": name, "url": url, "expires": expires})
+        return jsonify(answers)
+    spec = options.spec
+
+    def member(name: str) -> tuple[str, Any]:
+        return f"{name}.{spec.kind}", lambda: svc.render(svc.get_original(name), spec).data
+
+    body = stream_zip((member(name) for name in selected), on_error=lambda n, e: f"{n}: {getattr(e, 'message', 'failed')}")
+    return Response(
+        stream_with_context(body),
+        content_type="application/zip",
+        headers={"Content-Disposition": 'attachment; filename="images.zip"', "Cache-Control": "no-store"},
+    )
+
+
+def sign_own_url(key: str) -> tuple[str, int]:
+    """A URL to ``key`` on this server's signed route, for stores without temporary URLs."""
+    settings = service().settings
+    expires = int(time.time()) + settings.url_lifetime
+    path = SIGNED_PREFIX + key
+    signature = signing.sign(settings.url_key or "", "GET", path, expires)
+    query = urlencode({"temp_url_sig": signature, "temp_url_expires": expires})
+    return f"{request.host_url.rstrip('/')}{SIGNED_PREFIX}{quote(key)}?{query}", expires
+
+
+@signed_bp.get(SIGNED_PREFIX + "<path:key>")
+def get_signed(key: str) -> Response:
+    svc = service()
+    if not svc.settings.url_key:
+        raise Unauthorized("signed URLs are not enabled on this server")
+    signing.verify(
+        svc.settings.url_key,
+        "GET",
+        SIGNED_PREFIX + key,
+        request.args.get("temp_url_expires"),
+        request.args.get("temp_url_sig"),
+    )
+    data, content_type = svc.get_derived(key)
+    return Response(data, content_type=content_type, headers={"Cache-Control": "private, max-age=60"})
+
+
+def upload_response(name: str, sha256: str, status: int) -> Response:
+    response = jsonify(name)
+    response.status_code = status
+    response.headers["Location"] = image_location(name)
+    response.headers["X-Checksum-Sha256"] = sha256
+    return response
+
+
+@bp.post("/")
+def post_root() -> Response:
+    return post_image("")
+
+
+@bp.post("/<path:path>")
+def post_image(path: str) -> Response:
+    upload = request.files.get("file")
+    if upload is None:
+        raise InvalidRequest("file: a multipart/form-data field named 'file' is required")
+    data = upload.read(service().settings.max_upload_bytes + 1)
+    if len(data) > service().settings.max_upload_bytes:
+        raise PayloadTooLarge("file: larger than max_upload_bytes")
+    stored = service().upload(path, data, upload.filename)
+    return upload_response(stored.name, stored.sha256, 200)
+
+
+@bp.put("/<path:path>")
+def put_image(path: str) -> Response:
+    data = request.get_data(cache=False)
+    if len(data) > service().settings.max_upload_bytes:
+        raise PayloadTooLarge("body: larger than max_upload_bytes")
+    stored = service().upload(path, data, None, replace=True)
+    return upload_response(stored.name, stored.sha256, 201 if stored.created else 200)
+
+
+@bp.delete("/<path:path>")
+def delete_image(path: str) -> Response:
+    svc = service()
+    name = svc.validate_name(path)
+    svc.delete(name)
+    return Response(status=204)
+
+
+__all__ = ["bp", "signed_bp", "DerivationSpec", "KINDS"]

@@ -1,0 +1,37 @@
+"""create_app(settings) -> the Flask application. No import-time side effects."""
+from __future__ import annotations
+
+from flask import Flask
+
+from .api import errors, health, images
+from .cache.tiered import build_cache
+from .service import ImageService
+from .settings import Settings
+from .storage.base import ObjectStore
+from .storage.registry import open_store
+
+FORM_OVERHEAD = 64 * 1024
+"""Room for the multipart envelope around an upload of max_upload_bytes."""
+
+
+def create_app(
+    settings: Settings | None = None, *, store: ObjectStore | None = None, cache_store: ObjectStore | None = None
+) -> Flask:
+    """The application for ``settings``; ``store``/``cache_store`` replace the configured ones (tests)."""
+    settings = settings or Settings()
+    app = Flask("image_repo")
+    app.url_map.merge_slashes = False  # empty path segments are refused, not silently merged
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + FORM_OVERHEAD
+    app.config["IMAGE_REPO_BASE"] = settings.repository_base_pathname.strip("/")
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    originals = store or open_store(settings.store_url(), settings)
+    cache = build_cache(settings, cache_store or open_store(settings.cache_store_url(), settings))
+    app.extensions["image_repo"] = ImageService(settings, originals, cache)
+
+    errors.register(app)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(images.signed_bp)
+    app.register_blueprint(images.bp, url_prefix="/" + app.config["IMAGE_REPO_BASE"])
+    return app
