@@ -1,0 +1,1 @@
+"""Tests of image_repo.imaging: derive, probe, read_metadata."""
