@@ -1,0 +1,47 @@
+"""An application on fresh stores, and a client for it."""
+from __future__ import annotations
+
+import io
+from typing import Callable
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from image_repo.app import create_app
+from image_repo.settings import Settings
+
+Upload = Callable[..., "object"]
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    s = Settings()
+    s.data_dir = str(tmp_path / "data")
+    s.url_key = "test-url-key"
+    return s
+
+
+@pytest.fixture
+def app(settings: Settings) -> Flask:
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def upload(client: FlaskClient):
+    """POST bytes as the multipart field ``file``; returns the response."""
+
+    def do(path: str, data: bytes, filename: str = "upload.bin", **kwargs):
+        return client.post(
+            f"/images/{path}",
+            data={"file": (io.BytesIO(data), filename)},
+            content_type="multipart/form-data",
+            **kwargs,
+        )
+
+    return do
