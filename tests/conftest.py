@@ -2,4 +2,5 @@
 pytest_plugins = [
     "tests.fixtures.images",
     "tests.fixtures.swift",
+    "tests.fixtures.server",
 ]
