@@ -1,0 +1,425 @@
+"""FileStore: an ObjectStore in a local directory, one plain file per object.
+
+Layout: the object ``k`` is the file ``<root>/<k>`` byte for byte, so a directory of images
+written by any other tool is servable as it stands. Beside it, ``<dir>/.<basename>.meta.json``
+holds what the file cannot: content type, SHA-256, custom metadata, and the (inode, size,
+mtime_ns) of the data file it describes. A sidecar that does not match its file is stale: the
+SHA-256 is recomputed from the bytes (content type and metadata are still taken from it, as
+they describe the key as last written). Files without a sidecar get one written lazily.
+
+Temp files are ``<dir>/.<basename>.tmp-<12 hex>``. Names of those two shapes are reserved:
+never listed, never accepted as a key segment. Every path is resolved segment by segment from
+a directory descriptor with O_NOFOLLOW, so no key and no planted symlink leads outside the root.
+
+``list()`` reads directory entries only: its ObjectInfo has ``sha256=None``, the content type
+guessed from the extension and no metadata; ``stat()`` is authoritative.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import re
+import secrets
+import stat as stat_mod
+import threading
+from contextlib import contextmanager
+from typing import Iterator, Mapping
+
+from cachetools import LRUCache
+
+from ..errors import Conflict, InvalidRequest, NotFound, StorageUnavailable
+from .base import ObjectInfo, sha256_hex
+from .fileio import decode_sidecar, encode_sidecar, link_new, read_small, write_new
+from .memory import check_key, check_metadata, guess_content_type
+
+_RESERVED = re.compile(r"^\..*\.(meta\.json|tmp-[0-9a-f]{12})$", re.DOTALL)
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+_NOT_THERE = (errno.ENOENT, errno.ENOTDIR, errno.ELOOP)
+
+
+def key_segments(key: str) -> list[str]:
+    """The path segments of ``key``, or InvalidRequest if it could escape the root or hit our files."""
+    check_key(key)
+    if "\\" in key or key.startswith("/") or key.endswith("/"):
+        raise InvalidRequest(f"invalid object key {key!r}")
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidRequest(f"object key {key!r} is not valid UTF-8") from None
+    segs = key.split("/")
+    for seg in segs:
+        if seg in ("", ".", "..") or _RESERVED.match(seg):
+            raise InvalidRequest(f"invalid object key {key!r}: segment {seg!r}")
+    return segs
+
+
+def sidecar_name(base: str) -> str:
+    return f".{base}.meta.json"
+
+
+def is_reserved(name: str) -> bool:
+    """True for our sidecars and temp files, which are never objects."""
+    return bool(_RESERVED.match(name))
+
+
+class FileStore:
+    """Objects as plain files under ``root``; sidecar metadata; atomic, symlink-proof writes."""
+
+    def __init__(self, root: str, *, fsync: bool = True) -> None:
+        self.root = os.path.realpath(os.path.abspath(root))
+        self.url = "file://" + self.root
+        self.fsync = fsync
+        self._lock = threading.Lock()
+        # (key) -> (sidecar ident, parsed sidecar); (key, data ident) -> sha256 of stale/foreign files
+        self._sidecars: LRUCache[str, tuple[tuple[int, int, int], dict | None]] = LRUCache(maxsize=65536)
+        self._hashes: LRUCache[tuple[str, tuple[int, int, int]], str] = LRUCache(maxsize=65536)
+        try:
+            os.makedirs(self.root, exist_ok=True)
+        except OSError as e:
+            raise StorageUnavailable(f"file store {self.root}: cannot create the directory: {e.strerror}") from None
+
+    @classmethod
+    def from_url(cls, url: str, settings: object = None) -> FileStore:
+        """``file:///abs/path``, ``file://localhost/abs``, ``file:relative/path`` or a bare path."""
+        if url.startswith("file://localhost/"):
+            path = url[len("file://localhost"):]
+        elif url.startswith("file://"):
+            path = url[len("file://"):]  # file:///abs -> /abs; file://rel/dir -> rel/dir
+        elif url.startswith("file:"):
+            path = url[len("file:"):]
+        else:
+            path = url
+        if not path:
+            from ..errors import ConfigError
+
+            raise ConfigError(f"store URL {url!r}: no directory given")
+        return cls(path)
+
+    # -- paths ---------------------------------------------------------------------------
+
+    @contextmanager
+    def _errors(self, op: str, key: str) -> Iterator[None]:
+        """Translate OSError into our errors, with a message instead of a traceback."""
+        try:
+            yield
+        except OSError as e:
+            if e.errno == errno.ENAMETOOLONG:
+                raise InvalidRequest(f"object key {key!r}: a segment is too long for the file store") from None
+            raise StorageUnavailable(f"file store: cannot {op} {key!r}: {e.strerror or e}") from None
+
+    def _open_root(self, create: bool) -> int:
+        try:
+            return os.open(self.root, _DIR_FLAGS & ~os.O_NOFOLLOW)
+        except FileNotFoundError:
+            if not create:
+                raise
+            os.makedirs(self.root, exist_ok=True)
+            return os.open(self.root, _DIR_FLAGS & ~os.O_NOFOLLOW)
+
+    def _open_dirs(self, segs: list[str], create: bool) -> list[int]:
+        """Descriptors of the root and each parent directory of ``segs[-1]``, never through a symlink."""
+        fds = [self._open_root(create)]
+        try:
+            for seg in segs[:-1]:
+                try:
+                    fds.append(os.open(seg, _DIR_FLAGS, dir_fd=fds[-1]))
+                except FileNotFoundError:
+                    if not create:
+                        raise
+                    try:
+                        os.mkdir(seg, 0o755, dir_fd=fds[-1])
+                    except FileExistsError:
+                        pass
+                    fds.append(os.open(seg, _DIR_FLAGS, dir_fd=fds[-1]))
+        except BaseException:
+            _close_all(fds)
+            raise
+        return fds
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def get(self, key: str) -> bytes:
+        """The file's bytes; NotFound if absent."""
+        return self.get_with_info(key)[0]
+
+    def get_with_info(self, key: str) -> tuple[bytes, ObjectInfo]:
+        """Bytes and the info of exactly those bytes (one open file)."""
+        segs = key_segments(key)
+        with self._errors("read", key):
+            try:
+                fds = self._open_dirs(segs, create=False)
+            except OSError as e:
+                if e.errno in _NOT_THERE:
+                    raise NotFound(f"no object {key!r}") from None
+                raise
+            try:
+                data, st = self._read_file(fds[-1], segs[-1], key)
+                return data, self._info(fds[-1], segs[-1], key, st, data)
+            finally:
+                _close_all(fds)
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        """Info from one lstat and the (in-process cached) sidecar; None if absent."""
+        segs = key_segments(key)
+        with self._errors("stat", key):
+            try:
+                fds = self._open_dirs(segs, create=False)
+            except OSError as e:
+                if e.errno in _NOT_THERE:
+                    return None
+                raise
+            try:
+                try:
+                    st = os.stat(segs[-1], dir_fd=fds[-1], follow_symlinks=False)
+                except OSError as e:
+                    if e.errno in _NOT_THERE:
+                        return None
+                    raise
+                if not stat_mod.S_ISREG(st.st_mode):
+                    return None
+                try:
+                    return self._info(fds[-1], segs[-1], key, st, None)
+                except NotFound:
+                    return None  # deleted while we looked
+            finally:
+                _close_all(fds)
+
+    def _read_file(self, dir_fd: int, base: str, key: str) -> tuple[bytes, os.stat_result]:
+        try:
+            fd = os.open(base, _READ_FLAGS, dir_fd=dir_fd)
+        except OSError as e:
+            if e.errno in _NOT_THERE:
+                raise NotFound(f"no object {key!r}") from None
+            raise
+        with os.fdopen(fd, "rb", buffering=0) as f:
+            st = os.fstat(fd)
+            if not stat_mod.S_ISREG(st.st_mode):
+                raise NotFound(f"no object {key!r}")
+            return f.read(), st
+
+    def _info(self, dir_fd: int, base: str, key: str, st: os.stat_result, data: bytes | None) -> ObjectInfo:
+        """ObjectInfo for the data file ``st`` (and its bytes, when read), trusting only a matching sidecar."""
+        ident = (st.st_ino, st.st_size, st.st_mtime_ns)
+        side = self._load_sidecar(dir_fd, base, key)
+        sha = side.get("sha256") if side and side.get("ident") == list(ident) else None
+        if sha is None:
+            with self._lock:
+                sha = self._hashes.get((key, ident))
+            if sha is None:
+                if data is None:
+                    data, st2 = self._read_file(dir_fd, base, key)
+                    ident = (st2.st_ino, st2.st_size, st2.st_mtime_ns)
+                    st = st2
+                sha = sha256_hex(data)
+                with self._lock:
+                    self._hashes[(key, ident)] = sha
+                if side is None:
+                    self._adopt(dir_fd, base, key, ident, sha)
+        return ObjectInfo(
+            key=key,
+            size=st.st_size,
+            content_type=(side or {}).get("content_type") or guess_content_type(key),
+            sha256=sha,
+            modified=st.st_mtime,
+            metadata=dict((side or {}).get("metadata") or {}),
+        )
+
+    def _load_sidecar(self, dir_fd: int, base: str, key: str) -> dict | None:
+        """The parsed sidecar of ``base`` (cached by the sidecar's own inode/size/mtime), or None."""
+        name = sidecar_name(base)
+        try:
+            sst = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except OSError as e:
+            if e.errno in _NOT_THERE:
+                return None
+            raise
+        sident = (sst.st_ino, sst.st_size, sst.st_mtime_ns)
+        with self._lock:
+            hit = self._sidecars.get(key)
+        if hit is not None and hit[0] == sident:
+            return hit[1]
+        side = read_small(dir_fd, name)
+        parsed = decode_sidecar(side) if side is not None else None
+        with self._lock:
+            self._sidecars[key] = (sident, parsed)
+        return parsed
+
+    def _adopt(self, dir_fd: int, base: str, key: str, ident: tuple[int, int, int], sha: str) -> None:
+        """Record a foreign file's SHA-256 in a new sidecar, unless someone wrote one meanwhile."""
+        body = encode_sidecar(ident, sha, guess_content_type(key), {})
+        try:
+            link_new(dir_fd, sidecar_name(base), _temp_name(base), body)
+        except OSError:
+            pass  # read-only tree or a racing writer: the in-process hash cache still helps
+
+    # -- writes --------------------------------------------------------------------------
+
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> ObjectInfo:
+        """Write data and sidecar atomically (temp file, fsync, rename); last writer wins."""
+        segs = key_segments(key)
+        meta = check_metadata(metadata)
+        ctype = content_type or guess_content_type(key)
+        sha = sha256_hex(data)
+        base = segs[-1]
+        with self._errors("write", key):
+            for attempt in range(5):
+                try:
+                    fds = self._open_dirs(segs, create=True)
+                except OSError as e:
+                    if e.errno in (errno.ENOTDIR, errno.ELOOP, errno.EEXIST):
+                        raise Conflict(f"cannot store {key!r}: a parent is a file or a link") from None
+                    if e.errno == errno.ENOENT and attempt < 4:
+                        continue  # a parent was pruned by a concurrent delete
+                    raise
+                try:
+                    st = self._write_pair(fds[-1], base, key, data, sha, ctype, meta)
+                    break
+                except FileNotFoundError:
+                    if attempt == 4:
+                        raise
+                finally:
+                    _close_all(fds)
+        return ObjectInfo(key, len(data), ctype, sha, None, st.st_mtime, meta)
+
+    def _write_pair(
+        self, d: int, base: str, key: str, data: bytes, sha: str, ctype: str, meta: dict[str, str]
+    ) -> os.stat_result:
+        try:
+            if stat_mod.S_ISDIR(os.stat(base, dir_fd=d, follow_symlinks=False).st_mode):
+                raise Conflict(f"cannot store {key!r}: it is a directory of other objects")
+        except FileNotFoundError:
+            pass
+        tmp = _temp_name(base)
+        stmp = _temp_name(base)
+        try:
+            st = write_new(d, tmp, data, self.fsync)
+            ident = (st.st_ino, st.st_size, st.st_mtime_ns)
+            # Sidecar first: it names the new file's inode, so until the rename below
+            # readers see it as stale for the old file and recompute, never mislabel.
+            write_new(d, stmp, encode_sidecar(ident, sha, ctype, meta), self.fsync)
+            os.replace(stmp, sidecar_name(base), src_dir_fd=d, dst_dir_fd=d)
+            os.replace(tmp, base, src_dir_fd=d, dst_dir_fd=d)
+        except BaseException:
+            for name in (tmp, stmp):
+                try:
+                    os.unlink(name, dir_fd=d)
+                except OSError:
+                    pass
+            raise
+        if self.fsync:
+            os.fsync(d)
+        return st
+
+    def delete(self, key: str) -> None:
+        """Remove the file and its sidecar, then prune empty parents up to the root."""
+        segs = key_segments(key)
+        with self._errors("delete", key):
+            try:
+                fds = self._open_dirs(segs, create=False)
+            except OSError as e:
+                if e.errno in _NOT_THERE:
+                    raise NotFound(f"no object {key!r}") from None
+                raise
+            try:
+                try:
+                    st = os.stat(segs[-1], dir_fd=fds[-1], follow_symlinks=False)
+                    if not stat_mod.S_ISREG(st.st_mode):
+                        raise NotFound(f"no object {key!r}")
+                    os.unlink(segs[-1], dir_fd=fds[-1])
+                except OSError as e:
+                    if e.errno in _NOT_THERE:
+                        raise NotFound(f"no object {key!r}") from None
+                    raise
+                try:
+                    os.unlink(sidecar_name(segs[-1]), dir_fd=fds[-1])
+                except FileNotFoundError:
+                    pass
+                for i in range(len(fds) - 1, 0, -1):
+                    try:
+                        os.rmdir(segs[i - 1], dir_fd=fds[i - 1])
+                    except OSError:
+                        break  # not empty (or raced with a writer): stop pruning
+            finally:
+                _close_all(fds)
+
+    # -- listing -------------------------------------------------------------------------
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Objects under ``prefix`` in key order, scanning only the subtree the prefix implies."""
+        dir_part, slash, name_prefix = prefix.rpartition("/")
+        segs = dir_part.split("/") if slash else []
+        if any(s in ("", ".", "..") or "\\" in s or "\0" in s or is_reserved(s) for s in segs):
+            return
+        with self._errors("list", prefix):
+            try:
+                fds = self._open_dirs(segs + [""], create=False)
+            except OSError as e:
+                if e.errno in _NOT_THERE:
+                    return
+                raise
+            try:
+                yield from _scan(fds[-1], dir_part + slash, name_prefix)
+            finally:
+                _close_all(fds)
+
+    def close(self) -> None:
+        """Forget cached sidecars."""
+        with self._lock:
+            self._sidecars.clear()
+            self._hashes.clear()
+
+    def __repr__(self) -> str:
+        return f"FileStore({self.root!r})"
+
+
+def _scan(dir_fd: int, key_prefix: str, name_prefix: str) -> Iterator[ObjectInfo]:
+    """Entries of one directory in key order: a directory ``d`` sorts as ``d/``."""
+    rows: list[tuple[str, bool, os.stat_result | None]] = []
+    with os.scandir(dir_fd) as it:
+        for e in it:
+            name = e.name
+            if not name.startswith(name_prefix) or is_reserved(name):
+                continue
+            try:
+                name.encode("utf-8")
+            except UnicodeEncodeError:
+                continue  # not a UTF-8 name: no key can address it
+            if e.is_dir(follow_symlinks=False):
+                rows.append((name + "/", True, None))
+            elif e.is_file(follow_symlinks=False):
+                try:
+                    rows.append((name, False, e.stat(follow_symlinks=False)))
+                except FileNotFoundError:
+                    continue
+    rows.sort(key=lambda r: r[0])
+    for name, is_dir, st in rows:
+        if is_dir:
+            try:
+                sub = os.open(name[:-1], _DIR_FLAGS, dir_fd=dir_fd)
+            except OSError as e:
+                if e.errno in _NOT_THERE:
+                    continue
+                raise
+            try:
+                yield from _scan(sub, key_prefix + name, "")
+            finally:
+                os.close(sub)
+        elif st is not None:
+            key = key_prefix + name
+            yield ObjectInfo(key, st.st_size, guess_content_type(key), None, None, st.st_mtime, {})
+
+
+def _temp_name(base: str) -> str:
+    return f".{base}.tmp-{secrets.token_hex(6)}"
+
+
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        os.close(fd)

@@ -1,0 +1,116 @@
+"""MemoryStore: a thread-safe in-process ObjectStore for tests and ``memory://`` URLs."""
+from __future__ import annotations
+
+import mimetypes
+import re
+import threading
+import time
+from typing import Iterator, Mapping
+
+from ..errors import InvalidRequest, NotFound
+from ..imaging.formats import kind_for_extension
+from .base import ObjectInfo, sha256_hex
+
+_META_KEY = re.compile(r"^[a-z0-9-]+$")
+
+
+def guess_content_type(key: str) -> str:
+    """The MIME type a key's extension implies (image kinds first), else application/octet-stream."""
+    ext = key.rsplit("/", 1)[-1].rpartition(".")[2]
+    kind = kind_for_extension(ext) if ext else None
+    if kind is not None:
+        return kind.content_type
+    return mimetypes.guess_type(key, strict=False)[0] or "application/octet-stream"
+
+
+def check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
+    """A copy of ``metadata`` if it keeps the contract (``[a-z0-9-]`` keys, ASCII values), else InvalidRequest."""
+    out: dict[str, str] = {}
+    for k, v in (metadata or {}).items():
+        if not isinstance(k, str) or not _META_KEY.match(k):
+            raise InvalidRequest(f"metadata key {k!r}: only lower-case ASCII letters, digits and '-'")
+        if not isinstance(v, str) or not v.isascii() or any(c in v for c in "\r\n\0"):
+            raise InvalidRequest(f"metadata {k}: value must be one line of ASCII")
+        out[k] = v
+    return out
+
+
+def check_key(key: str) -> None:
+    """Refuse keys no backend can hold: empty, or with NUL."""
+    if not key or "\0" in key:
+        raise InvalidRequest(f"invalid object key {key!r}")
+
+
+class MemoryStore:
+    """A dict of key -> (bytes, ObjectInfo) behind a lock; each instance starts empty."""
+
+    def __init__(self, url: str = "memory://") -> None:
+        self.url = url
+        self._lock = threading.Lock()
+        self._objects: dict[str, tuple[bytes, ObjectInfo]] = {}
+
+    @classmethod
+    def from_url(cls, url: str, settings: object = None) -> MemoryStore:
+        """A fresh, empty store (two opens of one URL do not share data)."""
+        return cls(url)
+
+    def get(self, key: str) -> bytes:
+        """The object's bytes; NotFound if absent."""
+        return self.get_with_info(key)[0]
+
+    def get_with_info(self, key: str) -> tuple[bytes, ObjectInfo]:
+        """Bytes and info, read together under the lock."""
+        with self._lock:
+            item = self._objects.get(key)
+        if item is None:
+            raise NotFound(f"no object {key!r}")
+        return item
+
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> ObjectInfo:
+        """Store a copy of ``data`` with its SHA-256."""
+        check_key(key)
+        data = bytes(data)  # a caller's bytearray must not change what we hold
+        info = ObjectInfo(
+            key=key,
+            size=len(data),
+            content_type=content_type or guess_content_type(key),
+            sha256=sha256_hex(data),
+            modified=time.time(),
+            metadata=check_metadata(metadata),
+        )
+        with self._lock:
+            self._objects[key] = (data, info)
+        return info
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        """Info for ``key``, or None."""
+        with self._lock:
+            item = self._objects.get(key)
+        return None if item is None else item[1]
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``; NotFound if absent."""
+        with self._lock:
+            if self._objects.pop(key, None) is None:
+                raise NotFound(f"no object {key!r}")
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Objects under ``prefix`` in key order, from a snapshot taken now."""
+        with self._lock:
+            infos = [info for k, (_, info) in self._objects.items() if k.startswith(prefix)]
+        infos.sort(key=lambda i: i.key)
+        return iter(infos)
+
+    def close(self) -> None:
+        """Drop the data."""
+        with self._lock:
+            self._objects.clear()
+
+    def __repr__(self) -> str:
+        return f"MemoryStore({self.url!r})"

@@ -1,0 +1,209 @@
+"""FileStore specifics: confinement to the root, atomic writes, sidecars, foreign files."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+
+import pytest
+
+from image_repo.errors import Conflict, InvalidRequest, NotFound, StorageUnavailable
+from image_repo.storage.filesystem import FileStore
+
+
+@pytest.fixture
+def root(tmp_path):
+    r = tmp_path / "root"
+    r.mkdir()
+    return r
+
+
+@pytest.fixture
+def fs(root) -> FileStore:
+    return FileStore(str(root), fsync=False)
+
+
+@pytest.fixture
+def outside(tmp_path):
+    o = tmp_path / "outside"
+    o.mkdir()
+    (o / "secret.jpg").write_bytes(b"secret")
+    return o
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize("key", [
+    "../x.jpg", "/etc/passwd", "a/../../x.jpg", "a/./b.jpg", "a//b.jpg", "a\\..\\x.jpg", "a/b/", "",
+    "a\0b.jpg", "..", ".", "a/.b.jpg.meta.json", "a/.b.jpg.tmp-0123456789ab",
+])
+def test_unsafe_keys_refused(fs, key, tmp_path):
+    with pytest.raises(InvalidRequest):
+        fs.put(key, b"x")
+    with pytest.raises(InvalidRequest):
+        fs.get(key)
+    with pytest.raises(InvalidRequest):
+        fs.stat(key)
+    with pytest.raises(InvalidRequest):
+        fs.delete(key)
+    assert not (tmp_path / "x.jpg").exists()
+
+
+def test_traversal_prefix_lists_nothing(fs):
+    fs.put("a.jpg", b"1")
+    assert list(fs.list("../")) == []
+    assert list(fs.list("a/../")) == []
+
+
+def test_symlinked_dir_inside_root_not_followed(fs, root, outside):
+    os.symlink(outside, root / "link")
+    assert fs.stat("link/secret.jpg") is None
+    with pytest.raises(NotFound):
+        fs.get("link/secret.jpg")
+    with pytest.raises(NotFound):
+        fs.delete("link/secret.jpg")
+    with pytest.raises(Conflict):
+        fs.put("link/new.jpg", b"evil")
+    assert sorted(os.listdir(outside)) == ["secret.jpg"]
+    assert (outside / "secret.jpg").read_bytes() == b"secret"
+    assert [i.key for i in fs.list()] == []
+
+
+def test_symlinked_file_inside_root_not_followed(fs, root, outside):
+    os.symlink(outside / "secret.jpg", root / "s.jpg")
+    assert fs.stat("s.jpg") is None
+    with pytest.raises(NotFound):
+        fs.get("s.jpg")
+    fs.put("s.jpg", b"mine")  # replaces the link itself, never writes through it
+    assert (outside / "secret.jpg").read_bytes() == b"secret"
+    assert fs.get("s.jpg") == b"mine"
+
+
+def test_sidecar_layout_and_never_listed(fs, root):
+    fs.put("site1/photo.jpg", b"data", content_type="image/jpeg", metadata={"k": "v"})
+    assert (root / "site1" / "photo.jpg").read_bytes() == b"data"
+    side = json.loads((root / "site1" / ".photo.jpg.meta.json").read_bytes())
+    assert side["sha256"] == sha(b"data") and side["content_type"] == "image/jpeg" and side["metadata"] == {"k": "v"}
+    assert sorted(os.listdir(root / "site1")) == [".photo.jpg.meta.json", "photo.jpg"]
+    assert [i.key for i in fs.list()] == ["site1/photo.jpg"]
+
+
+def test_leftover_temp_file_invisible(fs, root):
+    fs.put("a/b.jpg", b"whole")
+    (root / "a" / ".b.jpg.tmp-0123456789ab").write_bytes(b"par")  # a writer killed mid-write
+    (root / "a" / ".c.jpg.tmp-0123456789ab").write_bytes(b"par")
+    assert [i.key for i in fs.list()] == ["a/b.jpg"]
+    assert fs.get("a/b.jpg") == b"whole"
+    assert fs.stat("a/c.jpg") is None
+
+
+def test_foreign_files_served_with_computed_sha(fs, root):
+    (root / "dir").mkdir()
+    (root / "dir" / "img.png").write_bytes(b"foreign png")
+    (root / "top.JPG").write_bytes(b"foreign jpg")
+    info = fs.stat("dir/img.png")
+    assert info is not None
+    assert (info.sha256, info.size, info.content_type, dict(info.metadata)) == (
+        sha(b"foreign png"), 11, "image/png", {})
+    data, info2 = fs.get_with_info("top.JPG")
+    assert data == b"foreign jpg" and info2.sha256 == sha(data) and info2.content_type == "image/jpeg"
+    assert (root / "dir" / ".img.png.meta.json").exists()  # cached for the next process
+    assert [i.key for i in fs.list()] == ["dir/img.png", "top.JPG"]
+
+
+def test_foreign_file_in_read_only_tree(fs, root):
+    (root / "ro").mkdir()
+    (root / "ro" / "x.gif").write_bytes(b"gif")
+    os.chmod(root / "ro", 0o555)
+    try:
+        info = fs.stat("ro/x.gif")
+        assert info is not None and info.sha256 == sha(b"gif")
+    finally:
+        os.chmod(root / "ro", 0o755)
+
+
+def test_file_replaced_by_another_tool_gets_fresh_sha(fs, root):
+    fs.put("p.jpg", b"ours", metadata={"a": "b"})
+    assert fs.stat("p.jpg").sha256 == sha(b"ours")  # type: ignore[union-attr]
+    time.sleep(0.01)
+    (root / "p.jpg").write_bytes(b"theirs, longer")  # in place: same inode, sidecar now stale
+    info = fs.stat("p.jpg")
+    assert info is not None and info.sha256 == sha(b"theirs, longer") and info.size == 14
+    data, info = fs.get_with_info("p.jpg")
+    assert info.sha256 == sha(data)
+
+
+def test_same_size_rewrite_detected(fs, root):
+    fs.put("q.jpg", b"aaaa")
+    fs.stat("q.jpg")
+    tmp = root / "other"
+    tmp.write_bytes(b"bbbb")
+    os.replace(tmp, root / "q.jpg")  # new inode, same size
+    assert fs.stat("q.jpg").sha256 == sha(b"bbbb")  # type: ignore[union-attr]
+
+
+def test_delete_prunes_empty_parents(fs, root):
+    fs.put("a/b/c/d.jpg", b"1")
+    fs.put("a/keep.jpg", b"2")
+    fs.delete("a/b/c/d.jpg")
+    assert not (root / "a" / "b").exists()
+    assert sorted(os.listdir(root / "a")) == [".keep.jpg.meta.json", "keep.jpg"]
+    fs.delete("a/keep.jpg")
+    assert os.listdir(root) == []
+    assert root.exists()
+
+
+def test_image_file_and_its_directory_coexist(fs):
+    fs.put("a.jpg", b"orig")
+    fs.put("a/.d/sha/thumb.jpg", b"thumb")
+    fs.put("a/b.jpg", b"other")
+    assert [i.key for i in fs.list("a")] == ["a.jpg", "a/.d/sha/thumb.jpg", "a/b.jpg"]
+    assert [i.key for i in fs.list("a/.d/")] == ["a/.d/sha/thumb.jpg"]
+
+
+def test_key_under_a_file_is_a_conflict(fs):
+    fs.put("f", b"1")
+    with pytest.raises(Conflict):
+        fs.put("f/g.jpg", b"2")
+    fs.put("dir/x.jpg", b"1")
+    with pytest.raises(Conflict):
+        fs.put("dir", b"2")
+
+
+def test_unwritable_root_is_storage_unavailable(fs, root):
+    if os.geteuid() == 0:
+        pytest.skip("root ignores permissions")
+    os.chmod(root, 0o555)
+    try:
+        with pytest.raises(StorageUnavailable) as e:
+            fs.put("new.jpg", b"x")
+        assert "new.jpg" in e.value.message
+    finally:
+        os.chmod(root, 0o755)
+
+
+def test_from_url_forms(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert FileStore.from_url(f"file://{tmp_path}/a").root == str(tmp_path / "a")
+    assert FileStore.from_url("file:rel/b").root == str(tmp_path / "rel" / "b")
+    assert FileStore.from_url("bare/c").root == str(tmp_path / "bare" / "c")
+    assert FileStore.from_url(f"{tmp_path}/d").url == f"file://{tmp_path}/d"
+
+
+def test_list_many_files_fast(fs, root):
+    n = 5000
+    for i in range(50):
+        d = root / f"d{i:02d}"
+        d.mkdir()
+        for j in range(n // 50):
+            (d / f"img{j:04d}.jpg").write_bytes(b"")
+    t = time.perf_counter()
+    listed = list(fs.list())
+    elapsed = time.perf_counter() - t
+    assert len(listed) == n
+    assert [i.key for i in listed] == sorted(i.key for i in listed)
+    assert elapsed < 1.0
+    assert len(list(fs.list("d07/img00"))) == 100
