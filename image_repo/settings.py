@@ -1,26 +1,45 @@
 """Typed settings, each declared once with its default and help.
 
 Sources, later wins: defaults < YAML file (``-y``) < environment ``IMAGE_REPO_<KEY>``
-(nested keys joined by ``__``). Secrets may be given in YAML as ``{"$env": NAME}`` or
-``{"$file": path}``. Nothing outside this module reads the environment.
+(nested keys joined by ``__``). Then unset Swift and S3 credentials are filled from the
+usual ``ST_*`` / ``OS_*`` / ``AWS_*`` variables, so backends read only settings: nothing
+outside this module reads the environment.
+
+Any setting may be given in YAML as ``{"$env": NAME}`` or ``{"$file": path}`` (relative
+paths from the YAML file's directory; one trailing newline stripped). A reference's text,
+like an environment value, is read by the setting's type: strings verbatim (empty means
+null for optional ones), lists as ``[a, b]`` or ``a,b``, other types as a YAML scalar.
+Sizes in bytes (``*_bytes``) also take ``256MiB`` / ``2GB``. The 2016 server's keys are
+accepted (see config_legacy.py).
 """
 from __future__ import annotations
 
+import difflib
+import logging
+import math
 import os
-from dataclasses import dataclass, field, fields
-from typing import Any, Mapping
+import re
+import typing
+from dataclasses import Field, dataclass, field, fields, is_dataclass
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import yaml
 
 from .errors import ConfigError
 
 
 def setting(default: Any, help: str, *, secret: bool = False) -> Any:
     """Declare a setting: its default and one line of help (shown by ``image_repo -Yt``)."""
+    meta = {"help": help, "secret": secret}
+    # repr=False on secrets: a logged or printed Settings must never show one.
     if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: type(default)(default), metadata={"help": help, "secret": secret})
-    return field(default=default, metadata={"help": help, "secret": secret})
+        return field(default_factory=lambda: type(default)(default), repr=not secret, metadata=meta)
+    return field(default=default, repr=not secret, metadata=meta)
 
 
 def section(cls: type, help: str) -> Any:
+    """Declare a nested section of settings."""
     return field(default_factory=cls, metadata={"help": help, "secret": False})
 
 
@@ -39,18 +58,18 @@ class DiskCacheSettings:
 @dataclass
 class SwiftSettings:
     auth_url: str | None = setting(None, "Auth URL (ST_AUTH / OS_AUTH_URL when unset).")
-    auth_version: str | None = setting(None, "1, 2 or 3; guessed from the URL and credentials when unset.")
+    auth_version: str | None = setting(None, "1, 2 or 3 (ST_AUTH_VERSION / OS_IDENTITY_API_VERSION); guessed from the URL and credentials when unset.")
     user: str | None = setting(None, "User name (ST_USER / OS_USERNAME when unset).")
     key: str | None = setting(None, "Password or key (ST_KEY / OS_PASSWORD when unset).", secret=True)
     tenant_name: str | None = setting(None, "Keystone v2 tenant / v3 project name (OS_TENANT_NAME / OS_PROJECT_NAME).")
     tenant_id: str | None = setting(None, "Keystone tenant / project id (OS_TENANT_ID / OS_PROJECT_ID).")
     user_domain_name: str | None = setting(None, "Keystone v3 user domain (OS_USER_DOMAIN_NAME).")
     project_domain_name: str | None = setting(None, "Keystone v3 project domain (OS_PROJECT_DOMAIN_NAME).")
-    application_credential_id: str | None = setting(None, "Keystone v3 application credential id.")
-    application_credential_secret: str | None = setting(None, "Keystone v3 application credential secret.", secret=True)
+    application_credential_id: str | None = setting(None, "Keystone v3 application credential id (OS_APPLICATION_CREDENTIAL_ID).")
+    application_credential_secret: str | None = setting(None, "Keystone v3 application credential secret (OS_APPLICATION_CREDENTIAL_SECRET).", secret=True)
     region_name: str | None = setting(None, "Region (OS_REGION_NAME).")
-    storage_url: str | None = setting(None, "Pre-authenticated storage URL (with token).")
-    token: str | None = setting(None, "Pre-authenticated token (with storage_url).", secret=True)
+    storage_url: str | None = setting(None, "Pre-authenticated storage URL, used with token (OS_STORAGE_URL).")
+    token: str | None = setting(None, "Pre-authenticated token, used with storage_url (OS_AUTH_TOKEN).", secret=True)
     retries: int = setting(3, "Retries of a failed Swift request (swiftclient's own backoff).")
     timeout: float = setting(10.0, "Seconds before a Swift request times out.")
     temp_url_digest: str = setting("sha256", "TempURL signature digest: sha256, sha512, or sha1 for 2016-style 40-hex URLs.")
@@ -58,11 +77,12 @@ class SwiftSettings:
 
 @dataclass
 class S3Settings:
-    endpoint_url: str | None = setting(None, "S3 endpoint URL; unset means AWS.")
-    region: str | None = setting(None, "Region name.")
+    endpoint_url: str | None = setting(None, "S3 endpoint URL; unset means AWS (AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL).")
+    region: str | None = setting(None, "Region name (AWS_DEFAULT_REGION / AWS_REGION).")
     path_style: bool = setting(False, "Use path-style addressing (most S3-compatible servers).")
-    access_key_id: str | None = setting(None, "Access key id.", secret=True)
-    secret_access_key: str | None = setting(None, "Secret access key.", secret=True)
+    access_key_id: str | None = setting(None, "Access key id (AWS_ACCESS_KEY_ID).", secret=True)
+    secret_access_key: str | None = setting(None, "Secret access key (AWS_SECRET_ACCESS_KEY).", secret=True)
+    session_token: str | None = setting(None, "Temporary-credentials session token (AWS_SESSION_TOKEN).", secret=True)
     credentials_file: str | None = setting(None, "An AWS credentials CSV file (either form AWS issues).")
     encrypt: bool = setting(False, "Store objects with server-side AES-256 encryption.")
     kms_key_id: str | None = setting(None, "Use SSE-KMS with this key id instead of AES-256.")
@@ -79,9 +99,9 @@ class Settings:
     bind: str = setting("127.0.0.1:5000", "HOST:PORT the server listens on.")
     workers: int = setting(0, "Gunicorn worker processes; 0 means one per core.")
     threads: int = setting(4, "Threads per worker.")
-    log_level: str = setting("info", "Log level: debug, info, warning, error.")
+    log_level: str = setting("info", "Log level: debug, info, warning, error, critical.")
     repository_base_pathname: str = setting("images", "URL prefix of the image routes.")
-    default_kind: str = setting("jpg", "Output format when a request names none.")
+    default_kind: str = setting("jpg", "Output format when a request names none: jpg, png, tif, bmp, gif, webp.")
     thumbnail_default_size: list[int] = setting([50, 50], "Thumbnail box [width, height] when no size is given.")
     memory_cache: MemoryCacheSettings = section(MemoryCacheSettings, "The in-process cache of derived images.")
     disk_cache: DiskCacheSettings = section(DiskCacheSettings, "The local disk cache of derived images.")
@@ -103,6 +123,8 @@ class Settings:
     max_queued_derivations: int = setting(16, "Derivations waiting per worker before 503.")
     swift: SwiftSettings = section(SwiftSettings, "OpenStack Swift connection (for swift:// stores).")
     s3: S3Settings = section(S3Settings, "S3 connection (for s3:// stores).")
+    references: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata={"internal": True})
+    """Where each setting given by reference came from (``{"$env": ...}``), so -Y can print it."""
 
     # Derived values: one place that says what an empty setting means.
     def store_url(self) -> str:
@@ -115,14 +137,368 @@ class Settings:
         return os.path.abspath(self.disk_cache.path or os.path.join(self.data_dir, "disk_cache"))
 
 
+log = logging.getLogger("image_repo.settings")
+
+ENV_PREFIX = "IMAGE_REPO_"
+CONFIG_VARIABLE = "IMAGE_REPO_CONFIG"
+"""Path of the YAML file for ``image_repo.wsgi`` (not a setting, so not ``IMAGE_REPO_<KEY>``)."""
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+_DIGESTS = ("sha1", "sha256", "sha512")
+
+# Unset credentials are filled from the first of these variables that is set and not empty.
+_SWIFT_ENV: dict[str, tuple[str, ...]] = {
+    "auth_url": ("OS_AUTH_URL",),
+    "auth_version": ("OS_IDENTITY_API_VERSION", "OS_AUTH_VERSION"),
+    "user": ("OS_USERNAME",),
+    "key": ("OS_PASSWORD",),
+    "tenant_name": ("OS_TENANT_NAME", "OS_PROJECT_NAME"),
+    "tenant_id": ("OS_TENANT_ID", "OS_PROJECT_ID"),
+    "user_domain_name": ("OS_USER_DOMAIN_NAME",),
+    "project_domain_name": ("OS_PROJECT_DOMAIN_NAME",),
+    "application_credential_id": ("OS_APPLICATION_CREDENTIAL_ID",),
+    "application_credential_secret": ("OS_APPLICATION_CREDENTIAL_SECRET",),
+    "region_name": ("OS_REGION_NAME",),
+    "storage_url": ("OS_STORAGE_URL",),
+    "token": ("OS_AUTH_TOKEN",),
+}
+_SWIFT_V1_ENV: dict[str, tuple[str, ...]] = {
+    "auth_url": ("ST_AUTH",), "auth_version": ("ST_AUTH_VERSION",), "user": ("ST_USER",), "key": ("ST_KEY",),
+}
+_S3_ENV: dict[str, tuple[str, ...]] = {
+    "endpoint_url": ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),
+    "region": ("AWS_DEFAULT_REGION", "AWS_REGION"),
+    "access_key_id": ("AWS_ACCESS_KEY_ID",),
+    "secret_access_key": ("AWS_SECRET_ACCESS_KEY",),
+    "session_token": ("AWS_SESSION_TOKEN",),
+}
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+_UNITS.update({u + s: 2 ** (10 * (i + 1)) for i, u in enumerate("kmgt") for s in ("", "i", "ib")})
+
+
 def load_settings(path: str | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Settings from defaults, then the YAML file at ``path``, then ``IMAGE_REPO_*`` variables."""
-    # Placeholder until the loader lands: defaults plus the data directory from the environment.
     env = os.environ if environ is None else environ
+    loader = _Loader(env, os.path.dirname(os.path.abspath(path)) if path else os.getcwd())
     s = Settings()
-    if "IMAGE_REPO_DATA_DIR" in env:
-        s.data_dir = env["IMAGE_REPO_DATA_DIR"]
     if path:
-        raise ConfigError("loading YAML is not built yet")
-    _ = fields
+        raw = _read_yaml(path)
+        from . import config_legacy
+
+        if config_legacy.is_legacy(raw):
+            translated = config_legacy.translate(raw)
+            raw, loader.origins = translated.raw, translated.origins
+            for warning in translated.warnings:
+                log.warning("%s", warning)
+        loader.merge(s, raw, "")
+    loader.overlay(s)
+    loader.fill_credentials(s)
+    _validate(s)
+    s.references = loader.refs
     return s
+
+
+def load_settings_from_environment(environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings for a WSGI server: the YAML file named by ``IMAGE_REPO_CONFIG``, if any."""
+    env = os.environ if environ is None else environ
+    return load_settings(env.get(CONFIG_VARIABLE) or None, env)
+
+
+def dump_yaml(settings: Settings | None = None) -> str:
+    """Every setting as commented YAML (``image_repo -Yt``); secrets never printed."""
+    from .config_dump import dump_yaml as dump
+
+    return dump(settings)
+
+
+def settings_table_markdown() -> str:
+    """The README's table of settings."""
+    from .config_dump import settings_table_markdown as table
+
+    return table()
+
+
+def setting_fields(cls: type) -> list[Field[Any]]:
+    """The declared settings of a settings class (internal bookkeeping fields left out)."""
+    return [f for f in fields(cls) if not f.metadata.get("internal")]
+
+
+def iter_settings(obj: Any = None, prefix: str = "") -> Iterator[tuple[str, Field[Any], Any, Any]]:
+    """Every leaf setting as (dotted key, field, type, value), in declaration order."""
+    obj = Settings() if obj is None else obj
+    hints = typing.get_type_hints(type(obj))
+    for f in setting_fields(type(obj)):
+        tp = hints[f.name]
+        if is_dataclass(tp):
+            yield from iter_settings(getattr(obj, f.name), f"{prefix}{f.name}.")
+        else:
+            yield f"{prefix}{f.name}", f, tp, getattr(obj, f.name)
+
+
+def _read_yaml(path: str) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            raw = yaml.safe_load(fh)
+    except OSError as e:
+        raise ConfigError(f"config: cannot read {path}: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"config: {path}:{where}: invalid YAML: {problem}") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config: {path}: expected a mapping of settings, got {_show(raw)}")
+    return raw
+
+
+class _Loader:
+    """Merges raw values into a Settings, type-checking each and remembering references."""
+
+    def __init__(self, environ: Mapping[str, str], base_dir: str) -> None:
+        self.environ = environ
+        self.base_dir = base_dir
+        self.refs: dict[str, Any] = {}
+        self.origins: dict[str, str] = {}
+
+    def merge(self, obj: Any, data: Any, prefix: str) -> None:
+        hints = typing.get_type_hints(type(obj))
+        by_name = {f.name: f for f in setting_fields(type(obj))}
+        for k, v in data.items():
+            key = f"{prefix}{k}"
+            f = by_name.get(k) if isinstance(k, str) else None
+            if f is None:
+                raise _unknown(key, [prefix + n for n in by_name])
+            tp = hints[f.name]
+            if is_dataclass(tp):
+                if v is None:
+                    continue  # "swift:" with nothing under it
+                if not isinstance(v, Mapping) or _is_ref(v):
+                    raise ConfigError(f"config: {key}: expected a section (a mapping of settings), got {_show(v)}")
+                self.merge(getattr(obj, f.name), v, key + ".")
+            else:
+                setattr(obj, f.name, self.value(v, tp, key, bool(f.metadata["secret"])))
+
+    def value(self, raw: Any, tp: Any, key: str, secret: bool) -> Any:
+        source = f" (from {self.origins[key]})" if key in self.origins else ""
+        self.refs.pop(key, None)
+        if _is_ref(raw):
+            text = self.resolve(raw, key)
+            self.refs[key] = dict(raw)
+            return _from_text(text, tp, key + source, secret)
+        if isinstance(raw, list) and typing.get_origin(tp) is list:
+            (item_tp,) = typing.get_args(tp)
+            items: list[Any] = []
+            item_refs: list[dict[str, Any] | None] = []
+            for i, item in enumerate(raw):
+                ikey = f"{key}[{i}]"
+                if _is_ref(item):
+                    items.append(_from_text(self.resolve(item, ikey), item_tp, ikey + source, secret))
+                    item_refs.append(dict(item))
+                else:
+                    items.append(_check(item, item_tp, ikey + source, secret))
+                    item_refs.append(None)
+            if any(item_refs):
+                self.refs[key] = item_refs
+            return items
+        return _check(raw, tp, key + source, secret)
+
+    def resolve(self, ref: Mapping[str, Any], key: str) -> str:
+        """The text an ``{"$env": NAME}`` or ``{"$file": path}`` reference points at."""
+        kind, arg = next(iter(ref.items()))
+        if not isinstance(arg, str) or not arg:
+            raise ConfigError(f"config: {key}: {kind} needs a {'variable name' if kind == '$env' else 'path'}")
+        if kind == "$env":
+            if arg not in self.environ:
+                raise ConfigError(f"config: {key}: environment variable {arg} is not set")
+            return self.environ[arg]
+        path = os.path.join(self.base_dir, os.path.expanduser(arg))
+        try:
+            with open(path, encoding="utf-8") as fh:
+                return fh.read().rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"config: {key}: cannot read {arg}: {getattr(e, 'strerror', None) or e}") from None
+
+    def overlay(self, s: Settings) -> None:
+        """Apply ``IMAGE_REPO_<KEY>`` variables (nested keys joined by ``__``)."""
+        for name in sorted(self.environ):
+            if not name.startswith(ENV_PREFIX) or name == CONFIG_VARIABLE:
+                continue
+            parts = name[len(ENV_PREFIX):].lower().split("__")
+            obj: Any = s
+            for depth, part in enumerate(parts):
+                key = ".".join(parts[: depth + 1])
+                hints = typing.get_type_hints(type(obj))
+                by_name = {f.name: f for f in setting_fields(type(obj))}
+                f = by_name.get(part)
+                if f is None or (depth < len(parts) - 1 and not is_dataclass(hints[part])):
+                    raise ConfigError(f"config: unknown setting '{key}' (from {name})")
+                if is_dataclass(hints[part]):
+                    if depth == len(parts) - 1:
+                        raise ConfigError(f"config: {key} (from {name}): is a section; set its keys as {name}__<KEY>")
+                    obj = getattr(obj, part)
+                    continue
+                secret = bool(f.metadata["secret"])
+                setattr(obj, part, _from_text(self.environ[name], hints[part], f"{key} (from {name})", secret))
+                self.refs.pop(key, None)
+                if secret:  # so -Y prints where the secret is, never the secret
+                    self.refs[key] = {"$env": name}
+
+    def fill_credentials(self, s: Settings) -> None:
+        """Fill unset Swift and S3 credentials from ST_* / OS_* / AWS_* variables."""
+        swift_env = dict(_SWIFT_ENV)
+        v1 = s.swift.auth_url is None and bool(self.environ.get("ST_AUTH"))
+        if v1:  # swiftclient's v1 variables, which it prefers when ST_AUTH is set
+            swift_env.update(_SWIFT_V1_ENV)
+        for section_name, table in (("swift", swift_env), ("s3", _S3_ENV)):
+            sect = getattr(s, section_name)
+            secrets = {f.name for f in fields(sect) if f.metadata.get("secret")}
+            for attr, names in table.items():
+                if getattr(sect, attr) is not None:
+                    continue
+                name = next((n for n in names if self.environ.get(n)), None)
+                if name is not None:
+                    setattr(sect, attr, self.environ[name])
+                    if attr in secrets:
+                        self.refs[f"{section_name}.{attr}"] = {"$env": name}
+        if v1 and s.swift.auth_version is None:
+            s.swift.auth_version = "1"
+
+
+def _is_ref(value: Any) -> bool:
+    if not isinstance(value, Mapping) or not any(isinstance(k, str) and k.startswith("$") for k in value):
+        return False
+    if len(value) != 1 or next(iter(value)) not in ("$env", "$file"):
+        raise ConfigError('config: a reference is {"$env": NAME} or {"$file": path}, got ' + _show(dict(value)))
+    return True
+
+
+def _unknown(key: str, known: list[str]) -> ConfigError:
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return ConfigError(f"config: unknown setting '{key}'{hint}")
+
+
+def _unwrap(tp: Any) -> tuple[Any, bool]:
+    """(the type, whether null is allowed) for ``X`` or ``X | None``."""
+    args = typing.get_args(tp)
+    if type(None) in args:
+        (inner,) = [a for a in args if a is not type(None)]
+        return inner, True
+    return tp, False
+
+
+def _describe(tp: Any, key: str) -> str:
+    inner, optional = _unwrap(tp)
+    if typing.get_origin(inner) is list:
+        (item,) = typing.get_args(inner)
+        text = "a list of " + {int: "integers", str: "strings"}.get(item, "values")
+    elif inner is int and key.split(" ")[0].endswith("bytes"):
+        text = "an integer or a size such as 256MiB"
+    else:
+        text = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(inner, str(inner))
+    return text + (" or null" if optional else "")
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list, str, int, float)):
+        text = repr(value)
+        return text if len(text) <= 60 else text[:57] + "..."
+    return type(value).__name__
+
+
+def _type_error(key: str, tp: Any, value: Any, secret: bool) -> ConfigError:
+    # A secret of the wrong type is still a secret: name its type, never its value.
+    shown = f"a value of type {type(value).__name__}" if secret and value is not None else _show(value)
+    return ConfigError(f"config: {key}: expected {_describe(tp, key)}, got {shown}")
+
+
+def _check(value: Any, tp: Any, key: str, secret: bool) -> Any:
+    """``value`` as type ``tp``, or a ConfigError naming ``key``."""
+    inner, optional = _unwrap(tp)
+    if value is None:
+        if optional:
+            return None
+    elif inner is bool:
+        if isinstance(value, bool):
+            return value
+    elif inner is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and key.split(" ")[0].endswith("bytes"):
+            m = _SIZE.match(value)
+            if m and m.group(2).lower() in _UNITS:
+                return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+    elif inner is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif inner is str:
+        if isinstance(value, str):
+            return value
+        # auth_version: 3 or a numeric password is meant as text; true/false is not.
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+    elif typing.get_origin(inner) is list:
+        (item_tp,) = typing.get_args(inner)
+        if isinstance(value, str):
+            return _from_text(value, inner, key, secret)
+        if isinstance(value, list):
+            return [_check(v, item_tp, f"{key}[{i}]", secret) for i, v in enumerate(value)]
+    raise _type_error(key, tp, value, secret)
+
+
+def _from_text(text: str, tp: Any, key: str, secret: bool) -> Any:
+    """A value given as text (environment, ``$env``, ``$file``) as type ``tp``."""
+    inner, optional = _unwrap(tp)
+    if inner is str:
+        return None if optional and text == "" else text
+    if typing.get_origin(inner) is list:
+        if text.strip().startswith("["):
+            return _check(_parse_scalar(text, key, secret), tp, key, secret)
+        (item_tp,) = typing.get_args(inner)
+        parts = [p.strip() for p in text.split(",") if p.strip()]
+        return [_from_text(p, item_tp, f"{key}[{i}]", secret) for i, p in enumerate(parts)]
+    return _check(_parse_scalar(text, key, secret) if text.strip() else text, tp, key, secret)
+
+
+def _parse_scalar(text: str, key: str, secret: bool) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        if secret:
+            raise ConfigError(f"config: {key}: not a valid YAML value") from None
+        raise ConfigError(f"config: {key}: not a valid YAML value: {_show(text)}") from None
+
+
+def _validate(s: Settings) -> None:
+    """Checks a type cannot express; normalises spellings so the dump shows one."""
+    from .imaging.formats import KINDS, output_kind
+
+    for key, f, tp, value in iter_settings(s):
+        if (tp is int or tp is float) and value < 0:
+            raise ConfigError(f"config: {key}: expected a value of 0 or more, got {_show(value)}")
+        if tp is float and not math.isfinite(value):
+            raise ConfigError(f"config: {key}: expected a finite number, got {_show(value)}")
+    if s.log_level.lower() not in LOG_LEVELS:
+        raise ConfigError(f"config: log_level: expected one of {', '.join(LOG_LEVELS)}, got {_show(s.log_level)}")
+    s.log_level = s.log_level.lower()
+    kind = output_kind(s.default_kind)
+    if kind is None:
+        raise ConfigError(f"config: default_kind: expected one of {', '.join(KINDS)}, got {_show(s.default_kind)}")
+    s.default_kind = kind.name
+    size = s.thumbnail_default_size
+    if len(size) != 2 or not all(1 <= v <= 9999 for v in size):
+        raise ConfigError(f"config: thumbnail_default_size: expected [width, height], each 1..9999, got {size!r}")
+    for key, low in (("threads", 1), ("url_lifetime", 1)):
+        if getattr(s, key) < low:
+            raise ConfigError(f"config: {key}: expected {low} or more, got {getattr(s, key)}")
+    if s.swift.temp_url_digest.lower() not in _DIGESTS:
+        raise ConfigError(f"config: swift.temp_url_digest: expected one of {', '.join(_DIGESTS)}, got {_show(s.swift.temp_url_digest)}")
+    s.swift.temp_url_digest = s.swift.temp_url_digest.lower()
