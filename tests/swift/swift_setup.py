@@ -1,0 +1,101 @@
+"""Helpers for start-swift.sh, run by the Swift venv's python: build rings, wait for readiness.
+
+    swift_setup.py rings ETC_DIR ACCOUNT_PORT CONTAINER_PORT OBJECT_PORT
+    swift_setup.py wait STATE_DIR PROXY_URL USER KEY TIMEOUT PORT...
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+
+# Part power 8 and one replica: the smallest ring that still places every partition.
+PART_POWER, REPLICAS, MIN_PART_HOURS = 8, 1, 1
+
+
+def build_rings(etc: str, ports: dict[str, int]) -> None:
+    """Write <kind>.ring.gz (and .builder) for one device; a ring is rebuilt only if its port changed."""
+    from swift.common.ring import RingBuilder  # imported here: only this command needs Swift
+
+    for kind, port in ports.items():
+        stamp = os.path.join(etc, f"{kind}.ring.port")
+        ring = os.path.join(etc, f"{kind}.ring.gz")
+        if os.path.exists(ring) and os.path.exists(stamp) and open(stamp).read().strip() == str(port):
+            continue
+        builder = RingBuilder(PART_POWER, REPLICAS, MIN_PART_HOURS)
+        builder.add_dev({"id": 0, "region": 1, "zone": 1, "ip": "127.0.0.1", "port": port,
+                         "device": "d1", "weight": 1.0, "meta": ""})
+        builder.rebalance()
+        builder.save(os.path.join(etc, f"{kind}.builder"))
+        builder.get_ring().save(ring)
+        with open(stamp, "w") as f:
+            f.write(f"{port}\n")
+
+
+def _dead(state: str) -> list[str]:
+    """Names of the services whose pid file points at a dead process (empty: all alive)."""
+    dead = []
+    run = os.path.join(state, "run")
+    for name in sorted(os.listdir(run)):
+        if name.endswith(".pid"):
+            pid = open(os.path.join(run, name)).read().strip()
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    zombie = f.read().split(") ", 1)[1].startswith("Z")
+            except OSError:
+                zombie = True
+            if zombie:
+                dead.append(name[:-4])
+    return dead
+
+
+def _get(opener: urllib.request.OpenerDirector, url: str, headers: dict[str, str], method: str = "GET"):
+    req = urllib.request.Request(url, headers=headers, method=method)
+    return opener.open(req, timeout=2)
+
+
+def wait_ready(state: str, proxy: str, user: str, key: str, timeout: float, ports: list[int]) -> int:
+    """0 when every backend, auth and an account HEAD answer; 1 if a server died; 2 on timeout."""
+    # Ignore HTTP(S)_PROXY: a CI proxy must never see loopback requests (gotcha 13).
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    deadline = time.monotonic() + timeout
+    pending = [f"http://127.0.0.1:{p}/healthcheck" for p in ports]
+    last_error = "not tried"
+    while time.monotonic() < deadline:
+        dead = _dead(state)
+        if dead:
+            print(f"swift_setup: server died: {', '.join(dead)}", file=sys.stderr)
+            return 1
+        try:
+            while pending:
+                _get(opener, pending[0], {}).read()
+                pending.pop(0)
+            auth = _get(opener, proxy + "/auth/v1.0", {"X-Auth-User": user, "X-Auth-Key": key})
+            storage_url, token = auth.headers["X-Storage-Url"], auth.headers["X-Auth-Token"]
+            _get(opener, storage_url, {"X-Auth-Token": token}, method="HEAD").read()
+            print(json.dumps({"storage_url": storage_url}))
+            return 0
+        except (OSError, urllib.error.URLError, KeyError) as e:
+            last_error = f"{type(e).__name__}: {e}"
+            time.sleep(0.05)
+    print(f"swift_setup: not ready after {timeout}s ({last_error})", file=sys.stderr)
+    return 2
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["rings"] and len(argv) == 5:
+        etc, a, c, o = argv[1:]
+        build_rings(etc, {"account": int(a), "container": int(c), "object": int(o)})
+        return 0
+    if argv[:1] == ["wait"] and len(argv) >= 6:
+        state, proxy, user, key, timeout, *ports = argv[1:]
+        return wait_ready(state, proxy, user, key, float(timeout), [int(p) for p in ports])
+    print(__doc__, file=sys.stderr)
+    return 64
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
