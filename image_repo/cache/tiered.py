@@ -1,0 +1,247 @@
+"""TieredStore: ObjectStores stacked fastest first, itself an ObjectStore; and build_cache().
+
+Reads go top-down and copy a hit into the faster levels above it. Writes go to the bottom
+(authoritative) level first, then upward, so a failed bottom write leaves no cache entry that
+the store does not have. Upper levels are caches: their failures are logged and counted,
+never raised. ``put_behind`` writes the bottom level from a small bounded thread pool so a
+request does not wait for the cache store (the Swift case).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import Any, Iterator, Mapping, Sequence
+
+from ..errors import NotFound
+from ..settings import Settings
+from ..storage.base import ObjectInfo, ObjectStore, sha256_hex
+from ..storage.memory import check_key, check_metadata, guess_content_type
+from .disk import DiskCache
+from .memory import MemoryCache
+from .stats import Counters
+
+log = logging.getLogger("image_repo.cache")
+
+
+class TieredStore:
+    """Levels of one ObjectStore interface, fastest first; the last level is authoritative."""
+
+    def __init__(self, levels: Sequence[ObjectStore], *, behind_workers: int = 2, behind_queue: int = 64) -> None:
+        if not levels:
+            raise ValueError("TieredStore needs at least one level")
+        self.levels: list[ObjectStore] = list(levels)
+        self.bottom = self.levels[-1]
+        self.url = "tiered:" + "|".join(level.url for level in self.levels)
+        self._counters = [Counters() for _ in self.levels]
+        self._behind_workers = behind_workers
+        self._slots = threading.BoundedSemaphore(behind_workers + behind_queue)
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: set[Future[Any]] = set()
+        self._lock = threading.Lock()
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def get(self, key: str) -> bytes:
+        """The bytes from the fastest level that has them; NotFound if none has."""
+        return self.get_with_info(key)[0]
+
+    def get_with_info(self, key: str) -> tuple[bytes, ObjectInfo]:
+        """Bytes and info from the fastest level that has them, copied into the levels above it."""
+        for i, level in enumerate(self.levels):
+            try:
+                data, info = level.get_with_info(key)
+            except NotFound:
+                self._counters[i].add("misses")
+                continue
+            except Exception as e:
+                if level is self.bottom:
+                    raise
+                self._upper_failed(i, "get", key, e)
+                continue
+            self._counters[i].add("hits")
+            self._fill(range(i - 1, -1, -1), key, data, info)
+            return data, info
+        raise NotFound(f"no object {key!r}")
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        """Info from the fastest level that has ``key`` (no copying: stat has no bytes)."""
+        for i, level in enumerate(self.levels):
+            try:
+                info = level.stat(key)
+            except Exception as e:
+                if level is self.bottom:
+                    raise
+                self._upper_failed(i, "stat", key, e)
+                continue
+            if info is not None:
+                return info
+        return None
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """The bottom level's listing: the caches above hold a subset of it."""
+        return self.bottom.list(prefix)
+
+    # -- writes --------------------------------------------------------------------------
+
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> ObjectInfo:
+        """Write the bottom level (errors raise, nothing else is filled), then each level above."""
+        info = self.bottom.put(key, data, content_type, metadata)
+        self._counters[-1].add("puts")
+        self._fill(range(len(self.levels) - 2, -1, -1), key, data, info)
+        return info
+
+    def put_local(self, key: str, data: bytes, info: ObjectInfo) -> None:
+        """Fill only the upper (cache) levels with ``data`` and its known ``info``."""
+        self._fill(range(len(self.levels) - 2, -1, -1), key, data, info)
+
+    def put_behind(
+        self,
+        key: str,
+        data: bytes,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> ObjectInfo:
+        """Fill the upper levels now and write the bottom level in the background.
+
+        At most ``behind_workers + behind_queue`` writes wait; past that the write is made
+        synchronously, which bounds memory and slows producers down. A failed background
+        write is logged and counted: callers use this for data that can be made again.
+        """
+        check_key(key)
+        info = ObjectInfo(key, len(data), content_type or guess_content_type(key), sha256_hex(data), None,
+                          time.time(), check_metadata(metadata))
+        if not self._slots.acquire(blocking=False):
+            return self.put(key, data, content_type, metadata)
+        self.put_local(key, data, info)
+        try:
+            future = self._executor().submit(self._write_bottom, key, data, content_type, metadata)
+        except BaseException:
+            self._slots.release()
+            raise
+        with self._lock:
+            self._pending.add(future)
+        future.add_done_callback(self._behind_done)
+        return info
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait for background writes; True if all finished within ``timeout``."""
+        with self._lock:
+            pending = list(self._pending)
+        done, not_done = wait(pending, timeout=timeout)
+        return not not_done
+
+    def delete(self, key: str) -> None:
+        """Delete from the bottom level, then every level above; NotFound only if no level had it."""
+        found = False
+        bottom_error: Exception | None = None
+        try:
+            self.bottom.delete(key)
+            found = True
+        except NotFound:
+            pass
+        except Exception as e:  # still clear the caches, then report the store's failure
+            bottom_error = e
+        for i in range(len(self.levels) - 2, -1, -1):
+            try:
+                self.levels[i].delete(key)
+                found = True
+            except NotFound:
+                pass
+            except Exception as e:
+                self._upper_failed(i, "delete", key, e)
+        if bottom_error is not None:
+            raise bottom_error
+        if not found:
+            raise NotFound(f"no object {key!r}")
+
+    def close(self) -> None:
+        """Finish background writes, then close every level."""
+        pool = self._pool
+        if pool is not None:
+            pool.shutdown(wait=True)
+        for level in self.levels:
+            try:
+                level.close()
+            except Exception as e:
+                log.warning("closing cache level %s failed: %s", level.url, e)
+
+    # -- metrics -------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Per level: hits/misses/puts/evictions/errors as seen from here, plus the level's own figures."""
+        out = []
+        for level, counters in zip(self.levels, self._counters):
+            entry: dict[str, Any] = {"url": level.url, "type": type(level).__name__, **counters.snapshot()}
+            own = getattr(level, "stats", None)
+            if callable(own):
+                try:
+                    theirs = own()
+                    entry["evictions"] = theirs.get("evictions", 0)
+                    entry.update({k: v for k, v in theirs.items() if k not in entry})
+                except Exception:
+                    pass
+            out.append(entry)
+        with self._lock:
+            pending = len(self._pending)
+        return {"levels": out, "pending_writes": pending}
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _fill(self, indexes: range, key: str, data: bytes, info: ObjectInfo) -> None:
+        for i in indexes:
+            level = self.levels[i]
+            try:
+                fill = getattr(level, "fill", None)
+                if callable(fill):
+                    fill(key, data, info)
+                else:
+                    level.put(key, data, info.content_type, info.metadata)
+                self._counters[i].add("puts")
+            except Exception as e:
+                self._upper_failed(i, "fill", key, e)
+                try:  # an older version must not outlive a failed refresh
+                    level.delete(key)
+                except Exception:
+                    pass
+
+    def _upper_failed(self, i: int, op: str, key: str, e: Exception) -> None:
+        self._counters[i].add("errors")
+        log.warning("cache level %s: %s %r failed: %s", self.levels[i].url, op, key, e)
+
+    def _write_bottom(self, key: str, data: bytes, content_type: str | None, metadata: Mapping[str, str] | None) -> None:
+        try:
+            self.bottom.put(key, data, content_type, metadata)
+            self._counters[-1].add("puts")
+        except Exception as e:
+            self._counters[-1].add("errors")
+            log.warning("background write of %r to %s failed: %s", key, self.bottom.url, e)
+
+    def _behind_done(self, future: Future[Any]) -> None:
+        with self._lock:
+            self._pending.discard(future)
+        self._slots.release()
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self._behind_workers, thread_name_prefix="image_repo-put-behind")
+            return self._pool
+
+
+def build_cache(settings: Settings, cache_store: ObjectStore) -> TieredStore:
+    """[memory (if max_bytes > 0), disk (if max_bytes > 0), cache_store] as one TieredStore."""
+    levels: list[ObjectStore] = []
+    if settings.memory_cache.max_bytes > 0:
+        levels.append(MemoryCache(settings.memory_cache.max_bytes, settings.memory_cache.max_item_bytes))
+    if settings.disk_cache.max_bytes > 0:
+        levels.append(DiskCache(settings.disk_cache_path(), settings.disk_cache.max_bytes))
+    levels.append(cache_store)
+    return TieredStore(levels)
