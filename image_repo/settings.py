@@ -20,8 +20,8 @@ import math
 import os
 import re
 import typing
-from dataclasses import Field, dataclass, field, fields, is_dataclass
 from collections.abc import Iterator, Mapping
+from dataclasses import Field, dataclass, field, fields, is_dataclass
 from typing import Any
 
 import yaml

@@ -1,0 +1,40 @@
+"""Gunicorn settings for ``gunicorn -c docker/gunicorn.conf.py image_repo.wsgi:app``.
+
+The image itself runs ``image_repo serve``, which applies the same values from
+image_repo/gunicorn_app.py; this file is for running the WSGI module under a plain
+``gunicorn`` command. Settings come from ``IMAGE_REPO_CONFIG`` (a YAML file) and the
+``IMAGE_REPO_*`` variables, exactly as for ``image_repo``.
+"""
+from image_repo.gunicorn_app import DEFAULTS, gunicorn_options
+from image_repo.settings import load_settings_from_environment
+
+_options = gunicorn_options(load_settings_from_environment())
+
+# HOST:PORT from the bind setting (IMAGE_REPO_BIND), so both ways of starting agree.
+bind = _options["bind"]
+# One process per core unless the workers setting says otherwise: derivations are CPU-bound.
+workers = _options["workers"]
+# A few threads per process overlap store I/O and share that process's memory cache.
+threads = _options["threads"]
+# gthread: the worker that has threads; sync would serve one request per process.
+worker_class = DEFAULTS["worker_class"]
+# gthread heartbeats from its main loop, so this only kills a truly stuck worker.
+timeout = DEFAULTS["timeout"]
+# Time for in-flight uploads and zip streams to finish after SIGTERM.
+graceful_timeout = DEFAULTS["graceful_timeout"]
+# Longer than a load balancer's 60 s idle timeout, so it closes idle connections first.
+keepalive = DEFAULTS["keepalive"]
+# Build the app in each worker after fork: no worker inherits another's connections.
+preload_app = DEFAULTS["preload_app"]
+# Access log to stdout and errors to stderr, as a container's log driver expects.
+accesslog = DEFAULTS["accesslog"]
+access_log_format = DEFAULTS["access_log_format"]
+errorlog = DEFAULTS["errorlog"]
+# One line format for Gunicorn's messages and the app's, at the log_level setting.
+loglevel = _options["loglevel"]
+logconfig_dict = _options["logconfig_dict"]
+# Heartbeat files on tmpfs: on an overlay filesystem they can stall for seconds.
+worker_tmp_dir = _options["worker_tmp_dir"]
+proc_name = DEFAULTS["proc_name"]
+# No per-user control socket: servers sharing a host would fight over its one path.
+control_socket_disable = DEFAULTS["control_socket_disable"]

@@ -1,0 +1,178 @@
+"""The ``image_repo`` command: serve under Gunicorn, dump or check the configuration.
+
+``image_repo -Yt`` prints every setting; ``image_repo -y FILE`` (or ``image_repo -y FILE
+serve``) serves. Subcommands are added to the ``main`` group (``@main.command()``) and
+get their settings with ``cli_settings(ctx)``.
+
+The 2016 flags that still mean something keep their meaning. ``-C``, ``-c``, ``-a`` and
+``-i`` did nothing in 2016 and are ignored with a warning. ``-B``, ``-R``, ``-S`` and ``-T``
+are refused: running a server where the user asked to stop one would be worse than an
+error.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import click
+
+from . import __version__
+from .errors import ConfigError
+from .settings import Settings, dump_yaml, load_settings
+
+log = logging.getLogger("image_repo.cli")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_IGNORED_2016 = {
+    "critical": "-C/--critical",
+    "config_log_file": "-c/--config_log_file",
+    "attached": "-a/--attached",
+    "intolerant": "-i/--intolerant",
+}
+_REFUSED_2016 = {
+    "background": ("-B/--background", "run it under your service manager or Docker instead"),
+    "restart": ("-R/--restart", "send SIGHUP to the Gunicorn master to reload workers"),
+    "stop": ("-S/--stop", "send SIGTERM to the Gunicorn master"),
+    "test_run": ("-T/--test_run", "run the test suite with ./run test"),
+}
+
+
+@dataclass
+class Options:
+    """What the command line says, group and subcommand options merged (the later wins)."""
+
+    yaml_config: str | None = None
+    dump_yaml: bool = False
+    trial_run: bool = False
+    verbose: bool = False
+    debug: bool = False
+    quiet: bool = False
+    log_file: str | None = None
+    bind: str | None = None
+    workers: int | None = None
+    threads: int | None = None
+
+    def update(self, values: dict[str, Any]) -> None:
+        for name, value in values.items():
+            if name in _IGNORED_2016 and value:
+                log.warning("%s is ignored (it did nothing in 2016 either)", _IGNORED_2016[name])
+            elif name in _REFUSED_2016 and value:
+                flag, instead = _REFUSED_2016[name]
+                raise click.UsageError(f"{flag} is not supported: {instead}")
+            elif hasattr(self, name) and value not in (None, False):
+                setattr(self, name, value)
+
+    def log_level(self, settings: Settings) -> str:
+        if self.debug:
+            return "debug"
+        if self.verbose:
+            return "info"
+        if self.quiet:
+            return "error"
+        return settings.log_level
+
+
+def common_options(f: F) -> F:
+    """The options both ``image_repo`` and ``image_repo serve`` take."""
+    decorators = [
+        click.option("-y", "--yaml_config", "--config", "yaml_config", metavar="FILE", type=click.Path(dir_okay=False),
+                     help="YAML configuration over the defaults."),
+        click.option("-Y", "--dump_yaml", "dump_yaml", is_flag=True,
+                     help="Print the effective settings as commented YAML (secrets hidden), then go on."),
+        click.option("-t", "--trial_run", "trial_run", is_flag=True, help="Check the configuration and exit."),
+        click.option("-v", "--verbose", is_flag=True, help="Log level info."),
+        click.option("-V", "--debug", is_flag=True, help="Log level debug."),
+        click.option("-q", "--quiet", is_flag=True, help="Log level error, and no access log."),
+        click.option("-l", "--log_file", "log_file", metavar="FILE", help="Log to FILE instead of stderr/stdout."),
+        click.option("--bind", metavar="HOST:PORT", help="Listen here (overrides the bind setting)."),
+        click.option("--workers", type=click.IntRange(min=0), help="Worker processes; 0: one per core."),
+        click.option("--threads", type=click.IntRange(min=1), help="Threads per worker."),
+    ]
+    for name, flag in (("critical", "-C"), ("config_log_file", "-c"), ("attached", "-a"), ("intolerant", "-i"),
+                       ("background", "-B"), ("restart", "-R"), ("stop", "-S"), ("test_run", "-T")):
+        decorators.append(click.option(flag, "--" + name, name, is_flag=True, hidden=True))
+    for decorator in reversed(decorators):
+        f = decorator(f)
+    return f
+
+
+class _Group(click.Group):
+    """A group that answers a configuration error with one line and exit status 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as e:
+            click.echo(f"image_repo: {e}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=_Group, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@common_options
+@click.version_option(__version__, "--version", prog_name="image_repo")
+@click.pass_context
+def main(ctx: click.Context, **values: Any) -> None:
+    """A stateless image repository server. With no command: serve."""
+    _early_logging()
+    options = ctx.ensure_object(Options)
+    options.update(values)
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(serve)
+
+
+@main.command()
+@common_options
+@click.pass_context
+def serve(ctx: click.Context, **values: Any) -> None:
+    """Serve HTTP under Gunicorn (what bare `image_repo` does)."""
+    options = ctx.ensure_object(Options)
+    options.update(values)
+    settings = cli_settings(ctx)
+    if options.dump_yaml:
+        click.echo(dump_yaml(settings), nl=False)
+    if options.trial_run:
+        ctx.exit(0)
+    from .gunicorn_app import configure_logging
+    from .gunicorn_app import serve as run
+
+    configure_logging(settings.log_level, options.log_file)
+    log.info("serving on %s (store %s, cache %s)", settings.bind, _safe_url(settings.store_url()),
+             _safe_url(settings.cache_store_url()))
+    run(settings, options.log_file, access_log=not options.quiet)
+
+
+def cli_settings(ctx: click.Context) -> Settings:
+    """The settings the command line names: ``-y`` file, environment, then flags."""
+    options = ctx.ensure_object(Options)
+    settings = load_settings(options.yaml_config)
+    settings.log_level = options.log_level(settings)
+    if options.bind is not None:
+        settings.bind = options.bind
+    if options.workers is not None:
+        settings.workers = options.workers
+    if options.threads is not None:
+        settings.threads = options.threads
+    return settings
+
+
+def _early_logging() -> None:
+    """One-line warnings (e.g. ignored 2016 keys) before the settings say more."""
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        from .gunicorn_app import LINE_FORMAT
+
+        handler.setFormatter(logging.Formatter(LINE_FORMAT))
+        root.addHandler(handler)
+        root.setLevel(logging.WARNING)
+
+
+def _safe_url(url: str) -> str:
+    """A store URL for the log, without any user:password it may carry."""
+    scheme, sep, rest = url.partition("://")
+    host, slash, path = rest.partition("/")
+    return f"{scheme}{sep}{host.rpartition('@')[2]}{slash}{path}" if sep else url
