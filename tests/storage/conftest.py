@@ -16,6 +16,7 @@ from image_repo.storage.memory import MemoryStore
 STORE_FACTORIES: dict[str, str] = {
     "memory": "memory_store",
     "file": "file_store",
+    "swift": "swift_store",  # the real Swift of tests/fixtures/swift.py (marked swift; skips if it cannot start)
 }
 """Backend name -> the fixture that yields a fresh, empty store of that backend."""
 
