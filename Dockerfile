@@ -1,0 +1,35 @@
+# syntax=docker/dockerfile:1
+# image_repo: build the wheels in one stage, run them in a slim one as a non-root user.
+#   docker build -t image-repo .
+#   docker run -p 18080:8080 --env-file docker/image_repo.env image-repo
+# The server listens on 8080 inside the container (not 80 as in 2016): it does not run as
+# root, and an unprivileged process cannot bind below 1024 everywhere (e.g. Kubernetes).
+
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml setup.cfg README.md ./
+COPY image_repo ./image_repo
+# Wheels for the package and every dependency, so the runtime stage needs no compiler.
+RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PORT=8080 \
+    IMAGE_REPO_DATA_DIR=/var/lib/image_repo
+RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/image_repo --create-home \
+        --shell /usr/sbin/nologin image_repo
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir --no-index --find-links /wheels image_repo && rm -rf /wheels
+COPY docker/entrypoint.py /usr/local/bin/image_repo-entrypoint
+# For running the WSGI module under a plain gunicorn command instead of the entrypoint.
+COPY docker/gunicorn.conf.py /etc/image_repo/gunicorn.conf.py
+# The disk cache (and the file stores, if no Swift/S3 is configured) live here.
+VOLUME /var/lib/image_repo
+WORKDIR /var/lib/image_repo
+# A numeric id, so Kubernetes' runAsNonRoot can verify it.
+USER 10001
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '8080'), timeout=4)"]
+ENTRYPOINT ["python", "/usr/local/bin/image_repo-entrypoint"]
