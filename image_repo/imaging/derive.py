@@ -121,37 +121,39 @@ def open_image(source: bytes, *, max_pixels: int | None) -> Iterator[tuple[Image
 
     415 for anything not an image of a supported kind, 413 when the declared size is over
     ``max_pixels`` (None: no check, for reading metadata), 422 for a broken image of a
-    supported kind. The image is closed on exit.
+    supported kind. The image is closed on exit. Pillow's warnings are silenced (and a
+    DecompressionBombWarning raised) within the block.
     """
     claimed = sniff(source)
     if claimed is not None and claimed.pil_format not in decoders():
         raise UnsupportedImage(f"{claimed.name} images are not supported here (supported: {_supported()})")
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", module=r"PIL\.")  # corrupt-EXIF chatter; we judge by errors
-            warnings.simplefilter("ignore" if max_pixels is None else "error", Image.DecompressionBombWarning)
+    with warnings.catch_warnings():
+        # Pillow warns about odd EXIF and the like; we judge by errors, and a bomb is one.
+        warnings.filterwarnings("ignore", module=r"PIL\.")
+        warnings.simplefilter("ignore" if max_pixels is None else "error", Image.DecompressionBombWarning)
+        try:
             im = Image.open(io.BytesIO(source), formats=decoders())
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise PayloadTooLarge(f"image too large to decode safely: {exc}") from exc
-    except UnidentifiedImageError as exc:
-        if claimed is not None:
-            raise UnprocessableImage(f"corrupt or truncated {claimed.name} image (unreadable header)") from exc
-        raise UnsupportedImage(f"not an image of a supported kind ({_supported()})") from exc
-    except DECODE_ERRORS as exc:
-        raise UnprocessableImage(f"corrupt image header: {exc}") from exc
-    with im:
-        kind = kind_for_pil_format(im.format)
-        if kind is None:  # unreachable with formats=decoders(), kept so a new plugin cannot slip by
-            raise UnsupportedImage(f"{im.format} images are not supported ({_supported()})")
-        width, height = im.size
-        if width < 1 or height < 1:
-            raise UnprocessableImage(f"image declares an empty size {width}x{height}")
-        if max_pixels is not None and width * height > max_pixels:
-            raise PayloadTooLarge(
-                f"image is {width}x{height} ({width * height / 1e6:.1f} megapixels); "
-                f"the limit is {max_pixels / 1e6:.1f} megapixels"
-            )
-        yield im, kind
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise PayloadTooLarge(f"image too large to decode safely: {exc}") from exc
+        except UnidentifiedImageError as exc:
+            if claimed is not None:
+                raise UnprocessableImage(f"corrupt or truncated {claimed.name} image (unreadable header)") from exc
+            raise UnsupportedImage(f"not an image of a supported kind ({_supported()})") from exc
+        except DECODE_ERRORS as exc:
+            raise UnprocessableImage(f"corrupt image header: {exc}") from exc
+        with im:
+            kind = kind_for_pil_format(im.format)
+            if kind is None:  # unreachable with formats=decoders(), kept so a new plugin cannot slip by
+                raise UnsupportedImage(f"{im.format} images are not supported ({_supported()})")
+            width, height = im.size
+            if width < 1 or height < 1:
+                raise UnprocessableImage(f"image declares an empty size {width}x{height}")
+            if max_pixels is not None and width * height > max_pixels:
+                raise PayloadTooLarge(
+                    f"image is {width}x{height} ({width * height / 1e6:.1f} megapixels); "
+                    f"the limit is {max_pixels / 1e6:.1f} megapixels"
+                )
+            yield im, kind
 
 
 def orientation(im: Image.Image) -> int:
@@ -166,9 +168,7 @@ def orientation(im: Image.Image) -> int:
 def load_first_frame(im: Image.Image, kind: Kind) -> None:
     """Decode the current (first) frame, turning any decoder failure into 422."""
     try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", module=r"PIL\.")
-            im.load()
+        im.load()
     except DECODE_ERRORS as exc:
         raise UnprocessableImage(f"corrupt or truncated {kind.name} image: {exc}") from exc
 
