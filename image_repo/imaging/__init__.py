@@ -1,4 +1,5 @@
 """Pure image work: bytes + DerivationSpec -> bytes; metadata."""
+
 from .derive import Derived, ImageInfo, derive, probe
 from .metadata import read_metadata
 from .spec import DerivationSpec

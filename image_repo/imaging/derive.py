@@ -11,6 +11,7 @@ profile must not ride along on RGB output). Everything else of the original's me
 (EXIF, GPS, XMP, IPTC, comments, PNG text, the profile itself) is dropped, because the
 output is drawn into a new image whose ``info`` is empty.
 """
+
 from __future__ import annotations
 
 import functools
@@ -165,9 +166,14 @@ def orientation(im: Image.Image) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-def load_first_frame(im: Image.Image, kind: Kind) -> None:
-    """Decode the current (first) frame, turning any decoder failure into 422."""
+def load_first_frame(im: Image.Image, kind: Kind, *, at_least: tuple[int, int] | None = None) -> None:
+    """Decode the current (first) frame, a JPEG at the smallest DCT scale still ``at_least`` that big.
+
+    Any decoder failure is a 422.
+    """
     try:
+        if at_least is not None and im.format in ("JPEG", "MPO"):
+            im.draft(im.mode, at_least)  # DCT-domain downscale: never decode more than needed
         im.load()
     except DECODE_ERRORS as exc:
         raise UnprocessableImage(f"corrupt or truncated {kind.name} image: {exc}") from exc
@@ -320,9 +326,7 @@ def derive(source: bytes, spec: DerivationSpec, *, max_pixels: int, max_output_p
                 f"{max_output_pixels / 1e6:.1f} megapixels (ask for a smaller xsize/ysize)"
             )
         stored_target = (target[1], target[0]) if swapped else target
-        if im.format in ("JPEG", "MPO"):
-            im.draft(im.mode, stored_target)  # DCT-domain downscale: decode no more than needed
-        load_first_frame(im, kind)
+        load_first_frame(im, kind, at_least=stored_target)
         icc = im.info.get("icc_profile")
         try:
             out = _process(im, spec, kind, stored_target, turn, icc if isinstance(icc, bytes) else None)
@@ -403,7 +407,5 @@ def probe(source: bytes, *, max_pixels: int) -> ImageInfo:
             im.seek(0)
         except DECODE_ERRORS as exc:
             raise UnprocessableImage(f"corrupt {kind.name} image: cannot count its frames ({exc})") from exc
-        if im.format in ("JPEG", "MPO"):
-            im.draft(im.mode, (1, 1))
-        load_first_frame(im, kind)
+        load_first_frame(im, kind, at_least=(1, 1))
         return ImageInfo(kind, width, height, kind.content_type, frames)

@@ -3,6 +3,7 @@
 Reads the header and EXIF only (no pixel decoding). Odd or broken EXIF values are
 skipped, never raised. GPS position is personal data: it is returned only when asked for.
 """
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """derive(): geometry, orientation, modes, colour, metadata stripping, for every kind in and out."""
+
 from __future__ import annotations
 
 import functools
@@ -120,7 +121,7 @@ def test_full_size_output_carries_no_metadata(name: str, kind: str) -> None:
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_exif_orientation_is_applied(orientation: int) -> None:
     data = make_jpeg(200, 100, exif_orientation=orientation)
-    result, im = run(data, kind="png", width=100)
+    _, im = run(data, kind="png", width=100)
     assert im.size == (100, 50)
     assert_scene(im)
 
@@ -161,7 +162,10 @@ def test_wide_gamut_profile_is_converted_to_srgb() -> None:
     _, tagged_srgb = run(make_jpeg(200, 150, icc="srgb"), kind="png")
     _, untagged = run(make_jpeg(200, 150), kind="png")
     _, wide = run(make_jpeg(200, 150, icc="wide"), kind="png")
-    green = lambda im: quadrant_colours(im)["top_right"]  # noqa: E731
+
+    def green(im: Image.Image) -> tuple[int, int, int]:
+        return quadrant_colours(im)["top_right"]
+
     assert colour_close(green(tagged_srgb), green(untagged), tol=3)  # sRGB -> sRGB changes nothing
     assert not colour_close(green(wide), green(untagged), tol=10)  # Adobe RGB green is not sRGB green
     assert "icc" not in metadata_markers(run(make_jpeg(200, 150, icc="wide"), kind="jpg")[0].data)
@@ -169,7 +173,7 @@ def test_wide_gamut_profile_is_converted_to_srgb() -> None:
 
 @pytest.mark.parametrize("name", ["gif_animated", "webp_animated", "apng"])
 def test_animation_gives_its_first_frame(name: str) -> None:
-    result, im = run(source(name), kind="gif")
+    _, im = run(source(name), kind="gif")
     assert getattr(im, "n_frames", 1) == 1
     assert_scene(im)
 
@@ -251,7 +255,7 @@ def decoded_sizes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
 
 
 def test_48mp_jpeg_thumbnail_decodes_at_one_eighth(jpeg_48mp: bytes, decoded_sizes: list[tuple[int, int]]) -> None:
-    result, im = run(jpeg_48mp, kind="jpg", width=50, height=50, thumbnail=True)
+    _, im = run(jpeg_48mp, kind="jpg", width=50, height=50, thumbnail=True)
     assert decoded_sizes[0] == (1000, 750)  # not 8000x6000 ([1] is the test reading the output)
     assert im.size == (50, 38)
     assert_scene(im)
