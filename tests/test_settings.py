@@ -48,7 +48,7 @@ def test_config_default_yml_is_the_default_dump():
 
 def test_readme_table_is_generated_from_the_declarations():
     readme = (ROOT / "README.md").read_text()
-    m = re.search(r"<!-- settings-table:start -->\n(.*?)<!-- settings-table:end -->", readme, re.S)
+    m = re.search(r"<!-- settings-table:start -->\n(.*?)<!-- settings-table:end -->", readme, re.DOTALL)
     assert m, "README.md lost its settings-table markers"
     assert m.group(1) == settings_table_markdown(), "README settings table is stale: regenerate it"
 
@@ -194,8 +194,8 @@ def test_secrets_never_in_dump_or_repr(tmp_path):
     s = load_settings(path, {"OS_APPLICATION_CREDENTIAL_SECRET": "SEKRIT-app"})
     text = dump_yaml(s)
     assert "SEKRIT" not in text and "SEKRIT" not in repr(s)
-    assert re.search(r"^url_key: null +# \(set, hidden\)", text, re.M)
-    assert re.search(r"^write_tokens: null +# \(set, hidden\)", text, re.M)
+    assert re.search(r"^url_key: null +# \(set, hidden\)", text, re.MULTILINE)
+    assert re.search(r"^write_tokens: null +# \(set, hidden\)", text, re.MULTILINE)
     assert '  application_credential_secret: {"$env": "OS_APPLICATION_CREDENTIAL_SECRET"}' in text
 
 
@@ -222,9 +222,9 @@ def test_dump_round_trips_references_and_environment(tmp_path):
 
 def test_dump_is_commented_and_nested():
     text = dump_yaml()
-    assert re.search(r"^disk_cache:  # The local disk cache", text, re.M)
+    assert re.search(r"^disk_cache:  # The local disk cache", text, re.MULTILINE)
     assert re.search(r"^  max_bytes: 2147483648 +# Bytes of derived images kept on local disk .*\(default: 2147483648\)$",
-                     text, re.M)
+                     text, re.MULTILINE)
     keys = {k for k, *_ in iter_settings()}
     loaded = yaml.safe_load(text)
     flat = {f"{a}.{b}" if isinstance(v, dict) else a for a, v in loaded.items() for b in (v if isinstance(v, dict) else [None])}
