@@ -22,8 +22,8 @@ import secrets
 import struct
 import threading
 import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Iterator, Mapping
 
 from filelock import FileLock, Timeout
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 from ..errors import NotFound
 from ..settings import Settings
@@ -55,7 +56,7 @@ class TieredStore:
             except NotFound:
                 self._counters[i].add("misses")
                 continue
-            except Exception as e:
+            except Exception as e:  # an upper level's failure is a miss
                 if level is self.bottom:
                     raise
                 self._upper_failed(i, "get", key, e)
@@ -70,7 +71,7 @@ class TieredStore:
         for i, level in enumerate(self.levels):
             try:
                 info = level.stat(key)
-            except Exception as e:
+            except Exception as e:  # an upper level's failure is a miss
                 if level is self.bottom:
                     raise
                 self._upper_failed(i, "stat", key, e)
@@ -135,7 +136,7 @@ class TieredStore:
         """Wait for background writes; True if all finished within ``timeout``."""
         with self._lock:
             pending = list(self._pending)
-        done, not_done = wait(pending, timeout=timeout)
+        _, not_done = wait(pending, timeout=timeout)
         return not not_done
 
     def delete(self, key: str) -> None:
@@ -147,7 +148,7 @@ class TieredStore:
             found = True
         except NotFound:
             pass
-        except Exception as e:  # still clear the caches, then report the store's failure
+        except Exception as e:  # noqa: BLE001 - clear the caches first, re-raised below
             bottom_error = e
         for i in range(len(self.levels) - 2, -1, -1):
             try:
@@ -155,7 +156,7 @@ class TieredStore:
                 found = True
             except NotFound:
                 pass
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - a cache level may fail in any way; it must not fail us
                 self._upper_failed(i, "delete", key, e)
         if bottom_error is not None:
             raise bottom_error
@@ -170,7 +171,7 @@ class TieredStore:
         for level in self.levels:
             try:
                 level.close()
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - a cache level may fail in any way; it must not fail us
                 log.warning("closing cache level %s failed: %s", level.url, e)
 
     # -- metrics -------------------------------------------------------------------------
@@ -186,7 +187,7 @@ class TieredStore:
                     theirs = own()
                     entry["evictions"] = theirs.get("evictions", 0)
                     entry.update({k: v for k, v in theirs.items() if k not in entry})
-                except Exception:
+                except Exception:  # noqa: BLE001,S110 - figures are best effort
                     pass
             out.append(entry)
         with self._lock:
@@ -205,11 +206,11 @@ class TieredStore:
                 else:
                     level.put(key, data, info.content_type, info.metadata)
                 self._counters[i].add("puts")
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - a cache level may fail in any way; it must not fail us
                 self._upper_failed(i, "fill", key, e)
                 try:  # an older version must not outlive a failed refresh
                     level.delete(key)
-                except Exception:
+                except Exception:  # noqa: BLE001,S110 - already logged and counted
                     pass
 
     def _upper_failed(self, i: int, op: str, key: str, e: Exception) -> None:
@@ -220,7 +221,7 @@ class TieredStore:
         try:
             self.bottom.put(key, data, content_type, metadata)
             self._counters[-1].add("puts")
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - no caller to tell; logged and counted
             self._counters[-1].add("errors")
             log.warning("background write of %r to %s failed: %s", key, self.bottom.url, e)
 

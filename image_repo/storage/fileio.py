@@ -1,13 +1,21 @@
-"""Low-level file helpers shared by FileStore and the disk cache: descriptor-relative, no symlinks."""
+"""FileStore's low-level parts: key -> path segments, reserved names, descriptor-relative I/O, listing."""
 from __future__ import annotations
 
 import errno
 import json
 import os
-from typing import Mapping
+import re
+import secrets
+from collections.abc import Iterator, Mapping
 
-_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
-_NOT_THERE = (errno.ENOENT, errno.ENOTDIR, errno.ELOOP)
+from ..errors import InvalidRequest
+from .base import ObjectInfo
+from .memory import check_key, guess_content_type
+
+_RESERVED = re.compile(r"^\..*\.(meta\.json|tmp-[0-9a-f]{12})$", re.DOTALL)
+DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+NOT_THERE = (errno.ENOENT, errno.ENOTDIR, errno.ELOOP)
 
 
 def write_new(dir_fd: int, name: str, data: bytes, fsync: bool) -> os.stat_result:
@@ -27,9 +35,9 @@ def write_new(dir_fd: int, name: str, data: bytes, fsync: bool) -> os.stat_resul
 def read_small(dir_fd: int, name: str) -> bytes | None:
     """The bytes of a small file, or None if it is absent (or a link)."""
     try:
-        fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
+        fd = os.open(name, READ_FLAGS, dir_fd=dir_fd)
     except OSError as e:
-        if e.errno in _NOT_THERE:
+        if e.errno in NOT_THERE:
             return None
         raise
     with os.fdopen(fd, "rb", buffering=0) as f:
@@ -60,3 +68,69 @@ def decode_sidecar(raw: bytes) -> dict | None:
     if not isinstance(doc, dict) or doc.get("v") != 1 or not isinstance(doc.get("metadata", {}), dict):
         return None
     return doc
+
+
+def key_segments(key: str) -> list[str]:
+    """The path segments of ``key``, or InvalidRequest if it could escape the root or hit our files."""
+    check_key(key)
+    if "\\" in key or key.startswith("/") or key.endswith("/"):
+        raise InvalidRequest(f"invalid object key {key!r}")
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidRequest(f"object key {key!r} is not valid UTF-8") from None
+    segs = key.split("/")
+    for seg in segs:
+        if seg in ("", ".", "..") or _RESERVED.match(seg):
+            raise InvalidRequest(f"invalid object key {key!r}: segment {seg!r}")
+    return segs
+
+
+def sidecar_name(base: str) -> str:
+    return f".{base}.meta.json"
+
+
+def is_reserved(name: str) -> bool:
+    """True for our sidecars and temp files, which are never objects."""
+    return bool(_RESERVED.match(name))
+
+
+def temp_name(base: str) -> str:
+    return f".{base}.tmp-{secrets.token_hex(6)}"
+
+
+def scan_dir(dir_fd: int, key_prefix: str, name_prefix: str) -> Iterator[ObjectInfo]:
+    """Entries of one directory in key order: a directory ``d`` sorts as ``d/``."""
+    rows: list[tuple[str, bool, os.stat_result | None]] = []
+    with os.scandir(dir_fd) as it:
+        for e in it:
+            name = e.name
+            if not name.startswith(name_prefix) or is_reserved(name):
+                continue
+            try:
+                name.encode("utf-8")
+            except UnicodeEncodeError:
+                continue  # not a UTF-8 name: no key can address it
+            if e.is_dir(follow_symlinks=False):
+                rows.append((name + "/", True, None))
+            elif e.is_file(follow_symlinks=False):
+                try:
+                    rows.append((name, False, e.stat(follow_symlinks=False)))
+                except FileNotFoundError:
+                    continue
+    rows.sort(key=lambda r: r[0])
+    for name, is_dir, st in rows:
+        if is_dir:
+            try:
+                sub = os.open(name[:-1], DIR_FLAGS, dir_fd=dir_fd)
+            except OSError as e:
+                if e.errno in NOT_THERE:
+                    continue
+                raise
+            try:
+                yield from scan_dir(sub, key_prefix + name, "")
+            finally:
+                os.close(sub)
+        elif st is not None:
+            key = key_prefix + name
+            yield ObjectInfo(key, st.st_size, guess_content_type(key), None, None, st.st_mtime, {})

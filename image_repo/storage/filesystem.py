@@ -18,49 +18,31 @@ from __future__ import annotations
 
 import errno
 import os
-import re
-import secrets
 import stat as stat_mod
 import threading
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Iterator, Mapping
 
 from cachetools import LRUCache
 
 from ..errors import Conflict, InvalidRequest, NotFound, StorageUnavailable
 from .base import ObjectInfo, sha256_hex
-from .fileio import decode_sidecar, encode_sidecar, link_new, read_small, write_new
-from .memory import check_key, check_metadata, guess_content_type
-
-_RESERVED = re.compile(r"^\..*\.(meta\.json|tmp-[0-9a-f]{12})$", re.DOTALL)
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
-_NOT_THERE = (errno.ENOENT, errno.ENOTDIR, errno.ELOOP)
-
-
-def key_segments(key: str) -> list[str]:
-    """The path segments of ``key``, or InvalidRequest if it could escape the root or hit our files."""
-    check_key(key)
-    if "\\" in key or key.startswith("/") or key.endswith("/"):
-        raise InvalidRequest(f"invalid object key {key!r}")
-    try:
-        key.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidRequest(f"object key {key!r} is not valid UTF-8") from None
-    segs = key.split("/")
-    for seg in segs:
-        if seg in ("", ".", "..") or _RESERVED.match(seg):
-            raise InvalidRequest(f"invalid object key {key!r}: segment {seg!r}")
-    return segs
-
-
-def sidecar_name(base: str) -> str:
-    return f".{base}.meta.json"
-
-
-def is_reserved(name: str) -> bool:
-    """True for our sidecars and temp files, which are never objects."""
-    return bool(_RESERVED.match(name))
+from .fileio import (
+    DIR_FLAGS,
+    NOT_THERE,
+    READ_FLAGS,
+    decode_sidecar,
+    encode_sidecar,
+    is_reserved,
+    key_segments,
+    link_new,
+    read_small,
+    scan_dir,
+    sidecar_name,
+    temp_name,
+    write_new,
+)
+from .memory import check_metadata, guess_content_type
 
 
 class FileStore:
@@ -110,12 +92,12 @@ class FileStore:
 
     def _open_root(self, create: bool) -> int:
         try:
-            return os.open(self.root, _DIR_FLAGS & ~os.O_NOFOLLOW)
+            return os.open(self.root, DIR_FLAGS & ~os.O_NOFOLLOW)
         except FileNotFoundError:
             if not create:
                 raise
             os.makedirs(self.root, exist_ok=True)
-            return os.open(self.root, _DIR_FLAGS & ~os.O_NOFOLLOW)
+            return os.open(self.root, DIR_FLAGS & ~os.O_NOFOLLOW)
 
     def _open_dirs(self, segs: list[str], create: bool) -> list[int]:
         """Descriptors of the root and each parent directory of ``segs[-1]``, never through a symlink."""
@@ -123,7 +105,7 @@ class FileStore:
         try:
             for seg in segs[:-1]:
                 try:
-                    fds.append(os.open(seg, _DIR_FLAGS, dir_fd=fds[-1]))
+                    fds.append(os.open(seg, DIR_FLAGS, dir_fd=fds[-1]))
                 except FileNotFoundError:
                     if not create:
                         raise
@@ -131,7 +113,7 @@ class FileStore:
                         os.mkdir(seg, 0o755, dir_fd=fds[-1])
                     except FileExistsError:
                         pass
-                    fds.append(os.open(seg, _DIR_FLAGS, dir_fd=fds[-1]))
+                    fds.append(os.open(seg, DIR_FLAGS, dir_fd=fds[-1]))
         except BaseException:
             _close_all(fds)
             raise
@@ -150,7 +132,7 @@ class FileStore:
             try:
                 fds = self._open_dirs(segs, create=False)
             except OSError as e:
-                if e.errno in _NOT_THERE:
+                if e.errno in NOT_THERE:
                     raise NotFound(f"no object {key!r}") from None
                 raise
             try:
@@ -166,14 +148,14 @@ class FileStore:
             try:
                 fds = self._open_dirs(segs, create=False)
             except OSError as e:
-                if e.errno in _NOT_THERE:
+                if e.errno in NOT_THERE:
                     return None
                 raise
             try:
                 try:
                     st = os.stat(segs[-1], dir_fd=fds[-1], follow_symlinks=False)
                 except OSError as e:
-                    if e.errno in _NOT_THERE:
+                    if e.errno in NOT_THERE:
                         return None
                     raise
                 if not stat_mod.S_ISREG(st.st_mode):
@@ -187,9 +169,9 @@ class FileStore:
 
     def _read_file(self, dir_fd: int, base: str, key: str) -> tuple[bytes, os.stat_result]:
         try:
-            fd = os.open(base, _READ_FLAGS, dir_fd=dir_fd)
+            fd = os.open(base, READ_FLAGS, dir_fd=dir_fd)
         except OSError as e:
-            if e.errno in _NOT_THERE:
+            if e.errno in NOT_THERE:
                 raise NotFound(f"no object {key!r}") from None
             raise
         with os.fdopen(fd, "rb", buffering=0) as f:
@@ -231,7 +213,7 @@ class FileStore:
         try:
             sst = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
         except OSError as e:
-            if e.errno in _NOT_THERE:
+            if e.errno in NOT_THERE:
                 return None
             raise
         sident = (sst.st_ino, sst.st_size, sst.st_mtime_ns)
@@ -249,7 +231,7 @@ class FileStore:
         """Record a foreign file's SHA-256 in a new sidecar, unless someone wrote one meanwhile."""
         body = encode_sidecar(ident, sha, guess_content_type(key), {})
         try:
-            link_new(dir_fd, sidecar_name(base), _temp_name(base), body)
+            link_new(dir_fd, sidecar_name(base), temp_name(base), body)
         except OSError:
             pass  # read-only tree or a racing writer: the in-process hash cache still helps
 
@@ -296,8 +278,8 @@ class FileStore:
                 raise Conflict(f"cannot store {key!r}: it is a directory of other objects")
         except FileNotFoundError:
             pass
-        tmp = _temp_name(base)
-        stmp = _temp_name(base)
+        tmp = temp_name(base)
+        stmp = temp_name(base)
         try:
             st = write_new(d, tmp, data, self.fsync)
             ident = (st.st_ino, st.st_size, st.st_mtime_ns)
@@ -324,7 +306,7 @@ class FileStore:
             try:
                 fds = self._open_dirs(segs, create=False)
             except OSError as e:
-                if e.errno in _NOT_THERE:
+                if e.errno in NOT_THERE:
                     raise NotFound(f"no object {key!r}") from None
                 raise
             try:
@@ -334,7 +316,7 @@ class FileStore:
                         raise NotFound(f"no object {key!r}")
                     os.unlink(segs[-1], dir_fd=fds[-1])
                 except OSError as e:
-                    if e.errno in _NOT_THERE:
+                    if e.errno in NOT_THERE:
                         raise NotFound(f"no object {key!r}") from None
                     raise
                 try:
@@ -361,11 +343,11 @@ class FileStore:
             try:
                 fds = self._open_dirs(segs + [""], create=False)
             except OSError as e:
-                if e.errno in _NOT_THERE:
+                if e.errno in NOT_THERE:
                     return
                 raise
             try:
-                yield from _scan(fds[-1], dir_part + slash, name_prefix)
+                yield from scan_dir(fds[-1], dir_part + slash, name_prefix)
             finally:
                 _close_all(fds)
 
@@ -377,47 +359,6 @@ class FileStore:
 
     def __repr__(self) -> str:
         return f"FileStore({self.root!r})"
-
-
-def _scan(dir_fd: int, key_prefix: str, name_prefix: str) -> Iterator[ObjectInfo]:
-    """Entries of one directory in key order: a directory ``d`` sorts as ``d/``."""
-    rows: list[tuple[str, bool, os.stat_result | None]] = []
-    with os.scandir(dir_fd) as it:
-        for e in it:
-            name = e.name
-            if not name.startswith(name_prefix) or is_reserved(name):
-                continue
-            try:
-                name.encode("utf-8")
-            except UnicodeEncodeError:
-                continue  # not a UTF-8 name: no key can address it
-            if e.is_dir(follow_symlinks=False):
-                rows.append((name + "/", True, None))
-            elif e.is_file(follow_symlinks=False):
-                try:
-                    rows.append((name, False, e.stat(follow_symlinks=False)))
-                except FileNotFoundError:
-                    continue
-    rows.sort(key=lambda r: r[0])
-    for name, is_dir, st in rows:
-        if is_dir:
-            try:
-                sub = os.open(name[:-1], _DIR_FLAGS, dir_fd=dir_fd)
-            except OSError as e:
-                if e.errno in _NOT_THERE:
-                    continue
-                raise
-            try:
-                yield from _scan(sub, key_prefix + name, "")
-            finally:
-                os.close(sub)
-        elif st is not None:
-            key = key_prefix + name
-            yield ObjectInfo(key, st.st_size, guess_content_type(key), None, None, st.st_mtime, {})
-
-
-def _temp_name(base: str) -> str:
-    return f".{base}.tmp-{secrets.token_hex(6)}"
 
 
 def _close_all(fds: list[int]) -> None:

@@ -5,7 +5,7 @@ import mimetypes
 import re
 import threading
 import time
-from typing import Iterator, Mapping
+from collections.abc import Iterator, Mapping
 
 from ..errors import InvalidRequest, NotFound
 from ..imaging.formats import kind_for_extension

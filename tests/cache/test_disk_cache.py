@@ -59,14 +59,16 @@ def test_corrupted_entry_is_dropped_and_a_miss(tmp_path, damage, caplog):
     cache = DiskCache(str(tmp_path / "dc"), CAP)
     cache.put("k", os.urandom(5000))
     (path,) = entry_files(tmp_path / "dc")
-    blob = bytearray(open(path, "rb").read())
+    with open(path, "rb") as f:
+        blob = bytearray(f.read())
     if damage == "flip":
         blob[-10] ^= 0xFF
     elif damage == "truncate":
         blob = blob[:-100]
     else:
         blob = bytearray(b"not an entry at all")
-    open(path, "wb").write(blob)
+    with open(path, "wb") as f:
+        f.write(blob)
     with caplog.at_level(logging.WARNING, logger="image_repo.cache"), pytest.raises(NotFound):
         cache.get("k")
     assert not os.path.exists(path)

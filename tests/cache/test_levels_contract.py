@@ -1,7 +1,7 @@
 """Each cache level, and a stack of them, keeps the ObjectStore contract too."""
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -10,7 +10,7 @@ from image_repo.cache.memory import MemoryCache
 from image_repo.cache.tiered import TieredStore
 from image_repo.storage.base import ObjectStore
 from image_repo.storage.filesystem import FileStore
-from tests.storage.test_contract import *  # noqa: F401,F403 - the same cases, over cache levels
+from tests.storage.test_contract import *
 
 BIG = 64 * 2**20
 

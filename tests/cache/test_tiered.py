@@ -39,7 +39,7 @@ def test_hit_in_middle_fills_only_above_and_skips_bottom(three):
 
 
 def test_stat_top_down_without_filling(three):
-    top, mid, bottom, tiered = three
+    top, _, bottom, tiered = three
     bottom.put("k", b"x")
     assert tiered.stat("k").size == 1  # type: ignore[union-attr]
     assert top.stat("k") is None
@@ -111,7 +111,7 @@ def test_upper_level_answers_when_bottom_is_down(faulty):
 
 
 def test_list_is_the_bottom_levels(three):
-    top, mid, bottom, tiered = three
+    top, _, bottom, tiered = three
     top.put("cached-only", b"1")
     bottom.put("a/b", b"2")
     bottom.put("a/c", b"3")

@@ -5,7 +5,7 @@ To add a backend, write a fixture that yields a fresh, empty store and add
 """
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
