@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import gc
+import weakref
 from collections.abc import Callable
 
 import pytest
@@ -278,3 +280,23 @@ def test_truncated_images_are_never_loaded_leniently() -> None:
     import image_repo.imaging  # noqa: F401
 
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+
+
+@pytest.mark.parametrize("name", ["jpeg_exif6_tagged", "png_palette", "tiff_16bit", "gif_animated", "jpeg_cmyk"])
+@pytest.mark.parametrize("kind", ["jpg", "gif"])
+def test_no_image_outlives_the_call(name: str, kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = source(name)
+    alive: list[weakref.ref[Image.Image]] = []
+    init = Image.Image.__init__
+
+    def tracked(self: Image.Image) -> None:
+        init(self)
+        alive.append(weakref.ref(self))
+
+    monkeypatch.setattr(Image.Image, "__init__", tracked)
+    gc.disable()  # freed by reference counting, not left for a collector to find
+    try:
+        derive(data, DerivationSpec(kind=kind, width=100, thumbnail=True), max_pixels=LIMIT, max_output_pixels=LIMIT)
+        assert len(alive) > 1 and all(ref() is None for ref in alive)
+    finally:
+        gc.enable()
