@@ -329,7 +329,7 @@ def derive(source: bytes, spec: DerivationSpec, *, max_pixels: int, max_output_p
         load_first_frame(im, kind, at_least=stored_target)
         icc = im.info.get("icc_profile")
         try:
-            out = _process(im, spec, kind, stored_target, turn, icc if isinstance(icc, bytes) else None)
+            out = _process(im, spec, stored_target, turn, icc if isinstance(icc, bytes) else None)
             try:
                 buf = io.BytesIO()
                 out.save(buf, KINDS[spec.kind].pil_format, **_save_params(spec.kind, out))
@@ -341,33 +341,33 @@ def derive(source: bytes, spec: DerivationSpec, *, max_pixels: int, max_output_p
 
 
 def _process(
-    im: Image.Image, spec: DerivationSpec, kind: Kind, target: tuple[int, int], turn: int, icc: bytes | None
+    im: Image.Image, spec: DerivationSpec, target: tuple[int, int], turn: int, icc: bytes | None
 ) -> Image.Image:
     """The decoded frame ``im`` resampled, turned, coloured, sharpened, in the output's mode.
 
     Each step makes a new image and frees the one before; the last is a new image with
     empty ``info``, so no metadata of the original reaches the encoder.
     """
-    steps: list[Image.Image] = [im]
+    out = im
 
     def step(new: Image.Image) -> None:
-        if new is not steps[-1]:
-            if steps[-1] is not im:  # the source is closed by its owner
-                steps[-1].close()
-            steps.append(new)
+        nonlocal out
+        if new is not out:
+            if out is not im:  # the source is closed by its owner
+                out.close()
+            out = new
 
-    step(_resamplable(im))
-    if steps[-1].size != target:
-        step(steps[-1].resize(target, Image.Resampling.LANCZOS, reducing_gap=2.0))
+    step(_resamplable(out))
+    if out.size != target:
+        step(out.resize(target, Image.Resampling.LANCZOS, reducing_gap=2.0))
     if turn in ORIENTATION_TRANSPOSE:
-        step(steps[-1].transpose(ORIENTATION_TRANSPOSE[turn]))
-    step(_colour(steps[-1], icc))
+        step(out.transpose(ORIENTATION_TRANSPOSE[turn]))
+    step(_colour(out, icc))
     if spec.thumbnail:
-        step(steps[-1].filter(ImageFilter.UnsharpMask(radius=0.8, percent=60, threshold=2)))
-    step(_for_output(steps[-1], spec.kind))
-    if steps[-1] is im:
+        step(out.filter(ImageFilter.UnsharpMask(radius=0.8, percent=60, threshold=2)))
+    step(_for_output(out, spec.kind))
+    if out is im:
         step(im.copy())  # never hand the opened file (with its tags and info) to an encoder
-    out = steps[-1]
     transparency = out.info.get("transparency") if out.mode == "P" else None
     out.info = {} if transparency is None else {"transparency": transparency}
     return out
