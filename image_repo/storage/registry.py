@@ -18,7 +18,7 @@ BACKENDS: dict[str, tuple[str, str]] = {
 
 
 def url_scheme(url: str) -> str:
-    """The scheme of ``url``; ``file`` for a plain path (``/srv/images``, ``./data``, ``C:\\x`` excluded)."""
+    """The scheme of ``url``; ``file`` for a plain path (``/srv/images``, ``./data``)."""
     head, sep, _ = url.partition(":")
     if not sep or "/" in head or not head or not head.replace("+", "").replace("-", "").replace(".", "").isalnum():
         return "file"

@@ -207,3 +207,56 @@ def test_list_many_files_fast(fs, root):
     assert [i.key for i in listed] == sorted(i.key for i in listed)
     assert elapsed < 1.0
     assert len(list(fs.list("d07/img00"))) == 100
+
+
+def _put_many(root: str, seed: int) -> None:
+    fs = FileStore(root, fsync=False)
+    for i in range(40):
+        fs.put("shared/k.jpg", bytes([seed]) * (100_000 + seed), metadata={"writer": str(seed)})
+
+
+def test_processes_writing_one_key_never_tear(tmp_path):
+    import multiprocessing
+
+    root = str(tmp_path / "mp")
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_put_many, args=(root, s)) for s in range(1, 4)]
+    for p in procs:
+        p.start()
+    fs = FileStore(root, fsync=False)
+    reads = 0
+    while any(p.is_alive() for p in procs):
+        try:
+            data, info = fs.get_with_info("shared/k.jpg")
+        except NotFound:
+            continue
+        assert len(set(data)) == 1 and len(data) == 100_000 + data[0]
+        assert info.sha256 == sha(data)
+        reads += 1
+    for p in procs:
+        p.join()
+        assert p.exitcode == 0
+    assert [i.key for i in fs.list()] == ["shared/k.jpg"]
+    assert sorted(os.listdir(tmp_path / "mp" / "shared")) == [".k.jpg.meta.json", "k.jpg"]
+
+
+def test_put_survives_concurrent_pruning(fs):
+    import threading
+
+    errors: list[BaseException] = []
+
+    def churn(name: str) -> None:
+        try:
+            for _ in range(200):
+                fs.put(f"deep/dir/{name}.jpg", b"x")
+                fs.delete(f"deep/dir/{name}.jpg")
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    ts = [threading.Thread(target=churn, args=(str(n),)) for n in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errors, errors[:3]
+    assert list(fs.list()) == []
