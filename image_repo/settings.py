@@ -18,7 +18,6 @@ import difflib
 import logging
 import math
 import os
-import re
 import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import Field, dataclass, field, fields, is_dataclass
@@ -26,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from .config_types import check, from_text, show
 from .errors import ConfigError
 
 
@@ -173,9 +173,6 @@ _S3_ENV: dict[str, tuple[str, ...]] = {
     "session_token": ("AWS_SESSION_TOKEN",),
 }
 
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
-_UNITS.update({u + s: 2 ** (10 * (i + 1)) for i, u in enumerate("kmgt") for s in ("", "i", "ib")})
 
 
 def load_settings(path: str | None = None, environ: Mapping[str, str] | None = None) -> Settings:
@@ -251,7 +248,7 @@ def _read_yaml(path: str) -> dict[str, Any]:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise ConfigError(f"config: {path}: expected a mapping of settings, got {_show(raw)}")
+        raise ConfigError(f"config: {path}: expected a mapping of settings, got {show(raw)}")
     return raw
 
 
@@ -277,7 +274,7 @@ class _Loader:
                 if v is None:
                     continue  # "swift:" with nothing under it
                 if not isinstance(v, Mapping) or _is_ref(v):
-                    raise ConfigError(f"config: {key}: expected a section (a mapping of settings), got {_show(v)}")
+                    raise ConfigError(f"config: {key}: expected a section (a mapping of settings), got {show(v)}")
                 self.merge(getattr(obj, f.name), v, key + ".")
             else:
                 setattr(obj, f.name, self.value(v, tp, key, bool(f.metadata["secret"])))
@@ -288,7 +285,7 @@ class _Loader:
         if _is_ref(raw):
             text = self.resolve(raw, key)
             self.refs[key] = dict(raw)
-            return _from_text(text, tp, key + source, secret)
+            return from_text(text, tp, key + source, secret)
         if isinstance(raw, list) and typing.get_origin(tp) is list:
             (item_tp,) = typing.get_args(tp)
             items: list[Any] = []
@@ -296,15 +293,15 @@ class _Loader:
             for i, item in enumerate(raw):
                 ikey = f"{key}[{i}]"
                 if _is_ref(item):
-                    items.append(_from_text(self.resolve(item, ikey), item_tp, ikey + source, secret))
+                    items.append(from_text(self.resolve(item, ikey), item_tp, ikey + source, secret))
                     item_refs.append(dict(item))
                 else:
-                    items.append(_check(item, item_tp, ikey + source, secret))
+                    items.append(check(item, item_tp, ikey + source, secret))
                     item_refs.append(None)
             if any(item_refs):
                 self.refs[key] = item_refs
             return items
-        return _check(raw, tp, key + source, secret)
+        return check(raw, tp, key + source, secret)
 
     def resolve(self, ref: Mapping[str, Any], key: str) -> str:
         """The text an ``{"$env": NAME}`` or ``{"$file": path}`` reference points at."""
@@ -342,7 +339,7 @@ class _Loader:
                     obj = getattr(obj, part)
                     continue
                 secret = bool(f.metadata["secret"])
-                setattr(obj, part, _from_text(self.environ[name], hints[part], f"{key} (from {name})", secret))
+                setattr(obj, part, from_text(self.environ[name], hints[part], f"{key} (from {name})", secret))
                 self.refs.pop(key, None)
                 if secret:  # so -Y prints where the secret is, never the secret
                     self.refs[key] = {"$env": name}
@@ -372,7 +369,7 @@ def _is_ref(value: Any) -> bool:
     if not isinstance(value, Mapping) or not any(isinstance(k, str) and k.startswith("$") for k in value):
         return False
     if len(value) != 1 or next(iter(value)) not in ("$env", "$file"):
-        raise ConfigError('config: a reference is {"$env": NAME} or {"$file": path}, got ' + _show(dict(value)))
+        raise ConfigError('config: a reference is {"$env": NAME} or {"$file": path}, got ' + show(dict(value)))
     return True
 
 
@@ -382,116 +379,21 @@ def _unknown(key: str, known: list[str]) -> ConfigError:
     return ConfigError(f"config: unknown setting '{key}'{hint}")
 
 
-def _unwrap(tp: Any) -> tuple[Any, bool]:
-    """(the type, whether null is allowed) for ``X`` or ``X | None``."""
-    args = typing.get_args(tp)
-    if type(None) in args:
-        (inner,) = [a for a in args if a is not type(None)]
-        return inner, True
-    return tp, False
-
-
-def _describe(tp: Any, key: str) -> str:
-    inner, optional = _unwrap(tp)
-    if typing.get_origin(inner) is list:
-        (item,) = typing.get_args(inner)
-        text = "a list of " + {int: "integers", str: "strings"}.get(item, "values")
-    elif inner is int and key.split(" ")[0].endswith("bytes"):
-        text = "an integer or a size such as 256MiB"
-    else:
-        text = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(inner, str(inner))
-    return text + (" or null" if optional else "")
-
-
-def _show(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (dict, list, str, int, float)):
-        text = repr(value)
-        return text if len(text) <= 60 else text[:57] + "..."
-    return type(value).__name__
-
-
-def _type_error(key: str, tp: Any, value: Any, secret: bool) -> ConfigError:
-    # A secret of the wrong type is still a secret: name its type, never its value.
-    shown = f"a value of type {type(value).__name__}" if secret and value is not None else _show(value)
-    return ConfigError(f"config: {key}: expected {_describe(tp, key)}, got {shown}")
-
-
-def _check(value: Any, tp: Any, key: str, secret: bool) -> Any:
-    """``value`` as type ``tp``, or a ConfigError naming ``key``."""
-    inner, optional = _unwrap(tp)
-    if value is None:
-        if optional:
-            return None
-    elif inner is bool:
-        if isinstance(value, bool):
-            return value
-    elif inner is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, str) and key.split(" ")[0].endswith("bytes"):
-            m = _SIZE.match(value)
-            if m and m.group(2).lower() in _UNITS:
-                return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
-    elif inner is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    elif inner is str:
-        if isinstance(value, str):
-            return value
-        # auth_version: 3 or a numeric password is meant as text; true/false is not.
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return str(value)
-    elif typing.get_origin(inner) is list:
-        (item_tp,) = typing.get_args(inner)
-        if isinstance(value, str):
-            return _from_text(value, inner, key, secret)
-        if isinstance(value, list):
-            return [_check(v, item_tp, f"{key}[{i}]", secret) for i, v in enumerate(value)]
-    raise _type_error(key, tp, value, secret)
-
-
-def _from_text(text: str, tp: Any, key: str, secret: bool) -> Any:
-    """A value given as text (environment, ``$env``, ``$file``) as type ``tp``."""
-    inner, optional = _unwrap(tp)
-    if inner is str:
-        return None if optional and text == "" else text
-    if typing.get_origin(inner) is list:
-        if text.strip().startswith("["):
-            return _check(_parse_scalar(text, key, secret), tp, key, secret)
-        (item_tp,) = typing.get_args(inner)
-        parts = [p.strip() for p in text.split(",") if p.strip()]
-        return [_from_text(p, item_tp, f"{key}[{i}]", secret) for i, p in enumerate(parts)]
-    return _check(_parse_scalar(text, key, secret) if text.strip() else text, tp, key, secret)
-
-
-def _parse_scalar(text: str, key: str, secret: bool) -> Any:
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        if secret:
-            raise ConfigError(f"config: {key}: not a valid YAML value") from None
-        raise ConfigError(f"config: {key}: not a valid YAML value: {_show(text)}") from None
-
-
 def _validate(s: Settings) -> None:
     """Checks a type cannot express; normalises spellings so the dump shows one."""
     from .imaging.formats import KINDS, output_kind
 
     for key, f, tp, value in iter_settings(s):
         if (tp is int or tp is float) and value < 0:
-            raise ConfigError(f"config: {key}: expected a value of 0 or more, got {_show(value)}")
+            raise ConfigError(f"config: {key}: expected a value of 0 or more, got {show(value)}")
         if tp is float and not math.isfinite(value):
-            raise ConfigError(f"config: {key}: expected a finite number, got {_show(value)}")
+            raise ConfigError(f"config: {key}: expected a finite number, got {show(value)}")
     if s.log_level.lower() not in LOG_LEVELS:
-        raise ConfigError(f"config: log_level: expected one of {', '.join(LOG_LEVELS)}, got {_show(s.log_level)}")
+        raise ConfigError(f"config: log_level: expected one of {', '.join(LOG_LEVELS)}, got {show(s.log_level)}")
     s.log_level = s.log_level.lower()
     kind = output_kind(s.default_kind)
     if kind is None:
-        raise ConfigError(f"config: default_kind: expected one of {', '.join(KINDS)}, got {_show(s.default_kind)}")
+        raise ConfigError(f"config: default_kind: expected one of {', '.join(KINDS)}, got {show(s.default_kind)}")
     s.default_kind = kind.name
     size = s.thumbnail_default_size
     if len(size) != 2 or not all(1 <= v <= 9999 for v in size):
@@ -500,5 +402,5 @@ def _validate(s: Settings) -> None:
         if getattr(s, key) < low:
             raise ConfigError(f"config: {key}: expected {low} or more, got {getattr(s, key)}")
     if s.swift.temp_url_digest.lower() not in _DIGESTS:
-        raise ConfigError(f"config: swift.temp_url_digest: expected one of {', '.join(_DIGESTS)}, got {_show(s.swift.temp_url_digest)}")
+        raise ConfigError(f"config: swift.temp_url_digest: expected one of {', '.join(_DIGESTS)}, got {show(s.swift.temp_url_digest)}")
     s.swift.temp_url_digest = s.swift.temp_url_digest.lower()
