@@ -25,7 +25,7 @@ from contextlib import contextmanager
 
 from cachetools import LRUCache
 
-from ..errors import Conflict, InvalidRequest, NotFound, StorageUnavailable
+from ..errors import ConfigError, Conflict, InvalidRequest, NotFound, StorageUnavailable
 from .base import ObjectInfo, sha256_hex
 from .fileio import (
     DIR_FLAGS,
@@ -73,8 +73,6 @@ class FileStore:
         else:
             path = url
         if not path:
-            from ..errors import ConfigError
-
             raise ConfigError(f"store URL {url!r}: no directory given")
         return cls(path)
 
