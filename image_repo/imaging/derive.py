@@ -183,19 +183,20 @@ def load_first_frame(im: Image.Image, kind: Kind, *, at_least: tuple[int, int] |
 
 
 def fit_size(size: tuple[int, int], box: tuple[int | None, int | None]) -> tuple[int, int]:
-    """``size`` scaled to fit within ``box`` (None: unbounded), aspect kept, never up, >= 1x1."""
+    """``size`` scaled to fit within ``box`` (None: unbounded), aspect kept, never up, >= 1x1.
+
+    The limiting side takes the box's side exactly; the other is rounded down, as the 2016
+    server did for square boxes (so 400x300 in 50x50 is 50x37). Integer arithmetic: no
+    float error can push a side over the box or one short of it.
+    """
     width, height = size
-    scale = 1.0
-    if box[0] is not None:
-        scale = min(scale, box[0] / width)
-    if box[1] is not None:
-        scale = min(scale, box[1] / height)
-    if scale >= 1.0:
+    box_w = width if box[0] is None else box[0]
+    box_h = height if box[1] is None else box[1]
+    if box_w >= width and box_h >= height:
         return size
-    return (
-        max(1, min(round(width * scale), box[0] or width)),
-        max(1, min(round(height * scale), box[1] or height)),
-    )
+    if box_w * height <= box_h * width:  # width is the tighter bound
+        return box_w, max(1, height * box_w // width)
+    return max(1, width * box_h // height), box_h
 
 
 def draft_scale(size: tuple[int, int], target: tuple[int, int]) -> int:
