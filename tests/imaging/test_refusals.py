@@ -66,6 +66,15 @@ def test_decompression_bombs_are_413_before_decoding(call: str, bomb: bytes) -> 
         CALLS[call](bomb)
 
 
+def test_a_limit_above_pillows_default_is_honoured() -> None:
+    over_pillows_warning = jpeg_header_only(10_000, 9_000)  # 90 MP: Pillow warns (limit 89.5 MP)
+    # Accepted by size; libjpeg then fills the missing scan with grey (it only warns when a
+    # scan ends early but the file ends with EOI).
+    assert probe(over_pillows_warning, max_pixels=100_000_000).width == 10_000
+    with pytest.raises(PayloadTooLarge):
+        probe(over_pillows_warning, max_pixels=89_000_000)
+
+
 def test_max_pixels_is_the_argument() -> None:
     data = make_png(400, 300)
     probe(data, max_pixels=120_000)
