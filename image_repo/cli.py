@@ -122,6 +122,13 @@ def main(ctx: click.Context, **values: Any) -> None:
     options.update(values)
     if ctx.invoked_subcommand is None:
         ctx.invoke(serve)
+    elif ctx.invoked_subcommand != "serve" and (options.dump_yaml or options.trial_run):
+        # -Y/-t before another command still mean "show" / "check, then stop".
+        settings = cli_settings(ctx)
+        if options.dump_yaml:
+            click.echo(dump_yaml(settings), nl=False)
+        if options.trial_run:
+            ctx.exit(0)
 
 
 @main.command()
