@@ -1,7 +1,10 @@
 """create_app(settings) -> the Flask application. No import-time side effects."""
 from __future__ import annotations
 
+import atexit
+
 from flask import Flask
+from werkzeug.routing import PathConverter
 
 from .api import errors, health, images
 from .cache.tiered import build_cache
@@ -14,12 +17,19 @@ FORM_OVERHEAD = 64 * 1024
 """Room for the multipart envelope around an upload of max_upload_bytes."""
 
 
+class AnyPathConverter(PathConverter):
+    """A path that may hold any character, so a name with a newline gets a 400 saying why, not a 404."""
+
+    regex = r"(?s:[^/].*?)"
+
+
 def create_app(
     settings: Settings | None = None, *, store: ObjectStore | None = None, cache_store: ObjectStore | None = None
 ) -> Flask:
     """The application for ``settings``; ``store``/``cache_store`` replace the configured ones (tests)."""
     settings = settings or Settings()
     app = Flask("image_repo")
+    app.url_map.converters["path"] = AnyPathConverter
     app.url_map.merge_slashes = False  # empty path segments are refused, not silently merged
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + FORM_OVERHEAD
     app.config["IMAGE_REPO_BASE"] = settings.repository_base_pathname.strip("/")
@@ -29,6 +39,7 @@ def create_app(
     originals = store or open_store(settings.store_url(), settings)
     cache = build_cache(settings, cache_store or open_store(settings.cache_store_url(), settings))
     app.extensions["image_repo"] = ImageService(settings, originals, cache)
+    atexit.register(cache.close)  # finish writing derivatives behind answers before a worker exits
 
     errors.register(app)
     app.register_blueprint(health.bp)

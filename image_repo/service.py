@@ -235,7 +235,9 @@ class ImageService:
                 del source
             self._count("derivations")
             try:
-                self.cache.put(key, derived.data, derived.content_type, {"source-version": original.version[:128]})
+                # The cache store's copy is written behind the answer where the cache can (TieredStore).
+                put = getattr(self.cache, "put_behind", self.cache.put)
+                put(key, derived.data, derived.content_type, {"source-version": original.version[:128]})
             except StorageUnavailable:
                 log.warning("could not write derived image %s to the cache; serving it anyway", key)
             return derived.data
