@@ -131,7 +131,12 @@ class ImageService:
             original, seen = cached
             if now - seen < self.settings.original_stat_ttl:
                 return original
-            info = self.store.stat(original.ref.key)
+            try:
+                info = self.store.stat(original.ref.key)
+            except StorageUnavailable:
+                # What we last knew still names the right derivatives: cached ones can be served.
+                log.warning("store unavailable; using what was last known of %s", name)
+                return original
             if info is not None:
                 original = Original(original.ref, info)
                 self._remember(name, original, now)
