@@ -12,11 +12,13 @@ import pytest
 from image_repo.storage.base import ObjectStore
 from image_repo.storage.filesystem import FileStore
 from image_repo.storage.memory import MemoryStore
+from tests.s3.fixtures import s3_store  # noqa: F401 - the fixture of the "s3" backend below
 
 STORE_FACTORIES: dict[str, str] = {
     "memory": "memory_store",
     "file": "file_store",
     "swift": "swift_store",  # the real Swift of tests/fixtures/swift.py (marked swift; skips if it cannot start)
+    "s3": "s3_store",  # a bucket on that Swift's s3api (tests/s3/fixtures.py)
 }
 """Backend name -> the fixture that yields a fresh, empty store of that backend."""
 
