@@ -351,6 +351,9 @@ class ImageService:
 
     def _drop_derivatives(self, name: str) -> None:
         """Best effort: derived keys carry the original's version, so leftovers are never served."""
+        flush = getattr(self.cache, "flush", None)
+        if callable(flush):
+            flush(10.0)  # a derivative still being written behind must not land after we list
         try:
             for info in list(bottom_level(self.cache).list(names.derived_prefix(name))):
                 try:
