@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import logging
 import os
 import time
@@ -17,7 +18,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from image_repo.errors import ConfigError, InvalidRequest, NotFound, StorageUnavailable
 from image_repo.settings import S3Settings, Settings
-from image_repo.storage.base import content_version
+from image_repo.storage.base import SupportsTempUrl, content_version
 from image_repo.storage.registry import open_store
 from image_repo.storage.s3 import (
     MAX_PRESIGN_SECONDS,
@@ -173,6 +174,7 @@ def test_one_client_per_process(monkeypatch):
 
 def test_presign_offline_path_style_clamped_and_methods():
     store = S3Store.from_url("s3://bucket/pre", OFFLINE)
+    assert isinstance(store, SupportsTempUrl)  # so url=true on an s3:// cache store presigns
     before = int(time.time())
     url, expires = store.temp_url("a b/ü.jpg", "GET", 60)
     assert url.startswith("http://127.0.0.1:9/bucket/pre/a%20b/%C3%BC.jpg?")
@@ -457,3 +459,27 @@ def test_open_store_with_full_settings(swift_server):
         store.put("x.jpg", b"1")
         assert [i.key for i in store.list()] == ["x.jpg"]
         store.close()
+
+
+@pytest.mark.swift
+def test_server_on_s3_answers_url_true_with_a_presigned_url(swift_server, tmp_path, plain_jpeg):
+    from PIL import Image
+
+    from image_repo.app import create_app
+
+    bucket = new_bucket_name()
+    with s3_store_on(swift_server, bucket=bucket):  # removes the bucket afterwards
+        settings = Settings()
+        settings.data_dir, settings.url_key = str(tmp_path / "data"), "test-url-key"
+        settings.store, settings.cache_store = f"s3://{bucket}/originals", f"s3://{bucket}/cache"
+        settings.s3 = s3_settings_for(swift_server)
+        client = create_app(settings).test_client()
+        r = client.put("/images/site/photo.jpg", data=plain_jpeg, content_type="image/jpeg")
+        assert r.status_code in (200, 201), r.get_data(as_text=True)
+        assert client.get("/images").get_json() == ["site/photo"]
+        body = client.get("/images/site/photo?url=true&xsize=40").get_json()
+        assert body["url"].startswith(f"{swift_server.s3_endpoint}/{bucket}/cache/site/photo/.d/")
+        assert time.time() < body["expires"] <= time.time() + settings.url_lifetime
+        with urllib.request.urlopen(body["url"], timeout=10) as fetched:
+            derived = Image.open(io.BytesIO(fetched.read()))
+        assert derived.format == "JPEG" and derived.size == (40, 30)
