@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import uuid
 from typing import Callable
 
 import pytest
@@ -14,9 +15,20 @@ from image_repo.settings import Settings
 Upload = Callable[..., "object"]
 
 
-@pytest.fixture
-def settings(tmp_path) -> Settings:
-    s = Settings()
+@pytest.fixture(params=["file", "swift"])
+def settings(request, tmp_path) -> Settings:
+    """Settings on fresh stores: the embedded file store, or new containers of the real Swift."""
+    if request.param == "swift":
+        from tests.fixtures.swift import delete_container, swift_settings_for
+
+        server = request.getfixturevalue("swift_server")
+        s = swift_settings_for(server)
+        suffix = uuid.uuid4().hex[:10]
+        s.store, s.cache_store = f"swift://originals-{suffix}", f"swift://cache-{suffix}"
+        conn = server.connection()
+        request.addfinalizer(lambda: [delete_container(conn, c) for c in (f"originals-{suffix}", f"cache-{suffix}")])
+    else:
+        s = Settings()
     s.data_dir = str(tmp_path / "data")
     s.url_key = "test-url-key"
     return s
