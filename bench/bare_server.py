@@ -1,0 +1,51 @@
+"""Run bare_wsgi.app under exactly the Gunicorn options image_repo uses.
+
+``python bare_server.py CONFIG.yml HOST:PORT [--quiet]`` builds the options with
+image_repo's own ``gunicorn_options(settings)`` (worker class, workers, threads, keep-alive,
+logging and the rest) and swaps in the bare app, so the only difference from the real
+server is the application itself, even after someone changes those options.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from gunicorn.app.base import BaseApplication  # noqa: E402
+
+from image_repo.gunicorn_app import gunicorn_options  # noqa: E402
+from image_repo.settings import load_settings  # noqa: E402
+
+
+class BareApplication(BaseApplication):  # type: ignore[misc]
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            if key in self.cfg.settings and value is not None:
+                self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        import bare_wsgi
+
+        return bare_wsgi.app
+
+
+def main() -> None:
+    config, bind = sys.argv[1], sys.argv[2]
+    quiet = "--quiet" in sys.argv[3:]
+    settings = load_settings(config)
+    settings.bind = bind
+    if quiet:
+        settings.log_level = "error"
+    options = gunicorn_options(settings, access_log=not quiet)
+    options["proc_name"] = "bench-bare-wsgi"
+    BareApplication(options).run()
+
+
+if __name__ == "__main__":
+    main()

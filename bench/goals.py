@@ -1,0 +1,82 @@
+"""Issue #5's goals, each a ratio of figures measured side by side in this run."""
+from __future__ import annotations
+
+from typing import Any
+
+from report import Goal
+
+RSS_LIMIT_MB = 250.0
+
+
+def evaluate(facts: dict[str, Any], cores: int, plan_name: str) -> list[Goal]:
+    goals = [
+        Goal("cold 12 MP -> 256 px req/s vs decode floor x cores", ">= 0.90"),
+        Goal("cold 12 MP -> 256 px req/s vs thumbor", ">= 1.10"),
+        Goal("second size of a seen original vs its cold rate", ">= 4.0"),
+        Goal("cache-hit req/s vs bare WSGI app", ">= 0.85"),
+        Goal("304 req/s vs cache-hit req/s", ">= 1.0"),
+        Goal("derivations for 16 concurrent identical new requests", "== 1"),
+        Goal("worker RSS after 5,000 vs after 1,000 requests (48 MP)", "<= 1.10"),
+        Goal("regex listing of 100,000 names vs raw store listing", "<= 3.0"),
+    ]
+    floor_g, thumbor_g, second_g, hit_g, notmod_g, burst_g, rss_g, list_g = goals
+    cold = facts.get("cold12")
+    floor = facts.get("floor:photo12mp.jpg")
+
+    if cold is None:
+        for g in (floor_g, thumbor_g, second_g):
+            g.skip(facts.get("cold12_error", "the cold run did not happen"))
+    else:
+        if floor is not None:
+            ceiling = floor.per_core_rps * cores
+            floor_g.judge(cold / ceiling, detail=f"{cold:.1f} / ({floor.per_core_rps:.1f} x {cores} = {ceiling:.1f}) req/s")
+        thumbor = facts.get("thumbor")
+        if thumbor:
+            thumbor_g.judge(cold / thumbor, detail=f"{cold:.1f} / {thumbor:.1f} req/s")
+        else:
+            thumbor_g.skip(facts.get("thumbor_error", "thumbor did not run"))
+        second = facts.get("second")
+        if second is not None:
+            second_g.judge(second / cold, detail=f"{second:.1f} / {cold:.1f} req/s")
+        else:
+            second_g.skip(facts.get("second_error", "did not run"))
+
+    hit, bare, notmod = facts.get("hot:cache hit"), facts.get("hot:bare WSGI"), facts.get("hot:304")
+    if hit and bare:
+        hit_g.judge(hit / bare, detail=f"{hit:,.0f} / {bare:,.0f} req/s (median of rounds)")
+    else:
+        hit_g.skip(facts.get("hot_error", "did not run"))
+    if hit and notmod:
+        notmod_g.judge(notmod / hit, detail=f"{notmod:,.0f} / {hit:,.0f} req/s")
+    else:
+        notmod_g.skip(facts.get("hot_error", "did not run"))
+
+    burst = facts.get("burst")
+    if burst and burst["derivations"] is not None:
+        made = burst["derivations"]
+        ok_answers = all(s == 200 for s in burst["statuses"])
+        burst_g.judge(float(made), shown=str(made), ok=(made == 1 and ok_answers),
+                      detail=f"sum of /metrics counters.derivations over workers {burst['per_worker']}"
+                      + ("" if ok_answers else f"; statuses {burst['statuses']}"))
+    else:
+        burst_g.skip(facts.get("burst_error") or (burst or {}).get("how", "did not run"))
+
+    rss = facts.get("rss")
+    if rss and rss["rss1"] and rss["rss2"] and not rss["workers_changed"]:
+        ratio = max(a / b for a, b in zip(rss["rss2"], rss["rss1"]) if b > 0)
+        peak = max(rss["rss2"])
+        rss_g.threshold = f"<= 1.10, <= {RSS_LIMIT_MB:.0f} MB"
+        detail = f"worst worker; after {rss['n1']} / {rss['n2']} requests; max RSS {peak:.0f} MB"
+        if plan_name != "full" or not rss["complete"]:
+            detail += " (fewer requests than the goal says: indicative only)"
+        rss_g.judge(ratio, shown=f"{ratio:.2f}, {peak:.0f} MB", ok=ratio <= 1.10 and peak <= RSS_LIMIT_MB, detail=detail)
+    else:
+        rss_g.skip(facts.get("rss_error", "workers changed between checkpoints" if rss else "did not run"))
+
+    lst = facts.get("listing")
+    if lst and lst["status"] == 200 and lst["raw_ms"] > 0:
+        list_g.judge(lst["http_ms"] / lst["raw_ms"], shown=f"{lst['http_ms'] / lst['raw_ms']:.2f}x",
+                     detail=f"{lst['http_ms']:.0f} ms over HTTP / {lst['raw_ms']:.0f} ms FileStore.list ({lst['listed']:,} names)")
+    else:
+        list_g.skip(facts.get("listing_error", f"status {lst['status']}" if lst else "did not run"))
+    return goals

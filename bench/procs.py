@@ -1,0 +1,148 @@
+"""What the kernel says about processes: CPU time, RSS, process trees, machine load (Linux /proc)."""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+CORES = os.cpu_count() or 1
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the command name (which may hold spaces and parens)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            raw = fh.read().decode("ascii", "replace")
+    except OSError:
+        return None
+    return raw[raw.rindex(")") + 2 :].split()
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of one process, in seconds (0 if it is gone)."""
+    f = _stat_fields(pid)
+    if f is None:
+        return 0.0
+    # After the name: state(0) ppid(1) ... utime(11) stime(12)
+    return (int(f[11]) + int(f[12])) / CLK_TCK
+
+
+def children_map() -> dict[int, list[int]]:
+    """ppid -> pids, for every process we can see."""
+    out: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        f = _stat_fields(int(entry))
+        if f is not None:
+            out.setdefault(int(f[1]), []).append(int(entry))
+    return out
+
+
+def tree(root: int) -> list[int]:
+    """``root`` and all its descendants still alive."""
+    kids = children_map()
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(kids.get(pid, []))
+    return out
+
+
+def workers(root: int) -> list[int]:
+    """The worker processes of a pre-fork server: the leaves of its tree.
+
+    This holds whether ``root`` is the Gunicorn master itself or a launcher above it
+    (and for thumbor's parent + forked children); a lone process is its own worker.
+    """
+    kids = children_map()
+    pids = tree(root)
+    return sorted(p for p in pids if not kids.get(p))
+
+
+def tree_cpu(root: int) -> float:
+    """utime + stime of a process tree, in seconds (processes alive now)."""
+    return sum(cpu_seconds(p) for p in tree(root))
+
+
+def rss_mb(pid: int) -> float:
+    """VmRSS of one process in MiB (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores have spent busy since boot (everything but idle and iowait)."""
+    with open("/proc/stat") as fh:
+        parts = fh.readline().split()[1:]
+    values = [int(v) for v in parts]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    # guest time is already counted in user/nice: only the first 8 fields add up.
+    return (sum(values[:8]) - idle) / CLK_TCK
+
+
+@dataclass
+class CpuWindow:
+    """CPU used during one measured run: by the server tree, by the load generator, by everyone else."""
+
+    server_s: float
+    loadgen_s: float
+    machine_s: float
+    wall_s: float
+
+    @property
+    def other_cores(self) -> float:
+        """Cores busy with processes that are neither server nor load generator (a noisy-neighbour gauge)."""
+        if self.wall_s <= 0:
+            return 0.0
+        return max(0.0, (self.machine_s - self.server_s - self.loadgen_s) / self.wall_s)
+
+    @property
+    def server_cores(self) -> float:
+        return self.server_s / self.wall_s if self.wall_s > 0 else 0.0
+
+
+class CpuMeter:
+    """Snapshot the server tree and the machine before a run; ``stop`` gives the window.
+
+    The load generator's CPU is passed in at stop because only the caller knows it
+    (our own process time for the Python generator, wait4 rusage for wrk).
+    """
+
+    def __init__(self, server_root: int) -> None:
+        self.root = server_root
+        self.pids = tree(server_root)
+        self.start_cpu = {p: cpu_seconds(p) for p in self.pids}
+        self.start_machine = machine_busy_seconds()
+        self.start_wall = time.monotonic()
+
+    def stop(self, loadgen_s: float) -> CpuWindow:
+        wall = time.monotonic() - self.start_wall
+        machine = machine_busy_seconds() - self.start_machine
+        now = tree(self.root)
+        # Processes that appeared during the run (a respawned worker) count from zero.
+        server = sum(cpu_seconds(p) - self.start_cpu.get(p, 0.0) for p in now)
+        return CpuWindow(server, loadgen_s, machine, wall)
+
+
+def wait_quiet(max_wait: float = 10.0, threshold: float = 0.15, window: float = 1.0) -> float:
+    """Wait (bounded) until the machine is quiet: < ``threshold`` busy cores over ``window`` s.
+
+    Returns the busy cores of the last window, so a report can say it never got quiet.
+    Measurements taken while someone else burns CPU are worth little on 2 cores.
+    """
+    deadline = time.monotonic() + max_wait
+    while True:
+        before = machine_busy_seconds()
+        time.sleep(window)
+        busy = (machine_busy_seconds() - before) / window
+        if busy < threshold or time.monotonic() >= deadline:
+            return busy

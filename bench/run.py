@@ -1,0 +1,289 @@
+#!/usr/bin/env python3
+"""image_repo's benchmark, one command: ``python bench/run.py`` (about 10 minutes; ``--quick``: about 2).
+
+It generates its test images, starts image_repo under Gunicorn on loopback with the file
+store, loads it (a Python generator for URL lists, wrk for one hot URL), measures the
+references side by side (Pillow's decode floor, a bare WSGI app under the same Gunicorn
+options, thumbor in its own virtualenv), and prints a table and each goal of issue #5 as a
+ratio with PASS/FAIL/SKIP. Everything it writes goes under bench/out/ (git-ignored).
+Not part of the test suite: figures depend on the machine and on what else runs on it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+
+
+def ensure_interpreter() -> None:
+    """Re-run under the repository's .venv when this Python lacks the server's packages."""
+    try:
+        import gunicorn  # noqa: F401
+        import PIL  # noqa: F401
+        import yaml  # noqa: F401
+
+        import image_repo  # noqa: F401
+    except ImportError as e:
+        venv_python = REPO / ".venv" / "bin" / "python"
+        if venv_python.exists() and Path(sys.prefix).resolve() != (REPO / ".venv").resolve():
+            os.execv(str(venv_python), [str(venv_python), str(Path(__file__).resolve()), *sys.argv[1:]])
+        sys.exit(f"bench: {e}. Install the server first: ./run test (or python3 -m venv .venv && .venv/bin/pip install -e .)")
+
+
+ensure_interpreter()
+sys.path.insert(0, str(BENCH_DIR))
+
+import dataset  # noqa: E402
+import goals as goals_mod  # noqa: E402
+import images  # noqa: E402
+import load  # noqa: E402
+import peer_thumbor  # noqa: E402
+import procs  # noqa: E402
+import scenarios  # noqa: E402
+import servers  # noqa: E402
+from plan import FULL, QUICK, Plan  # noqa: E402
+from report import Row, goals_table, rows_table  # noqa: E402
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="smaller sets and shorter runs (~2 min): for development")
+    p.add_argument("--out", type=Path, default=BENCH_DIR / "out", help="where images, data and reports go (default bench/out)")
+    p.add_argument("--workers", type=int, default=procs.CORES, help="Gunicorn workers (default: one per core)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra server setting (YAML value), e.g. --set original_stat_ttl=5 --set threads=2")
+    p.add_argument("--quiet-server", action="store_true",
+                   help="serve with -q (no access log, log level error); default: image_repo's defaults, access log on")
+    p.add_argument("--no-thumbor", action="store_true", help="skip thumbor (its goal is then SKIP)")
+    p.add_argument("--no-install", action="store_true", help="never install wrk or thumbor (use what is there)")
+    return p.parse_args()
+
+
+def server_config(data: Path, workers: int, extra: list[str]) -> dict[str, Any]:
+    import yaml
+
+    config: dict[str, Any] = {"data_dir": str(data), "workers": workers}
+    for item in extra:
+        key, _, value = item.partition("=")
+        node = config
+        *parents, leaf = key.strip().split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = yaml.safe_load(value)
+    return config
+
+
+def environment(wrk: str | None, thumbor_exe: Path | None) -> dict[str, str]:
+    import gunicorn
+    import PIL
+
+    def cmd(args: list[str]) -> str:
+        try:
+            return subprocess.run(args, capture_output=True, text=True, timeout=20).stdout.strip().splitlines()[0]
+        except (OSError, subprocess.SubprocessError, IndexError):
+            return "?"
+
+    cpu = "?"
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    env = {
+        "commit": cmd(["git", "-C", str(REPO), "describe", "--always", "--dirty"]),
+        "cpu": f"{cpu}, {procs.CORES} cores",
+        "python": platform.python_version(),
+        "pillow": PIL.__version__,
+        "gunicorn": gunicorn.__version__,
+        "wrk": cmd([wrk, "--version"]).split(" [")[0] if wrk else "none (Python generator)",
+    }
+    if thumbor_exe is not None:
+        env["thumbor"] = cmd([str(thumbor_exe.parent / "python"), "-c",
+                              "import thumbor, PIL; print('thumbor', thumbor.__version__, 'Pillow', PIL.__version__)"])
+    return env
+
+
+def jsonable(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {k: jsonable(v) for k, v in asdict(value).items()}
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+class Phases:
+    """Runs each phase, so one that fails says why in the report and the others still run."""
+
+    def __init__(self, b: scenarios.Bench, t0: float) -> None:
+        self.b, self.t0 = b, t0
+
+    def __call__(self, title: str, fact: str, fn: Any, *args: Any) -> Any:
+        self.b.log(f"[{time.monotonic() - self.t0:5.0f} s] {title}")
+        try:
+            return fn(*args)
+        except Exception as e:  # a phase's failure is a finding to report, not a reason to stop
+            msg = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+            self.b.log(f"  FAILED: {msg}")
+            if isinstance(e, servers.StartError):
+                self.b.log(str(e))
+            self.b.facts.setdefault(f"{fact}_error", msg)
+            self.b.rows.append(Row(scenario=title, note=f"FAILED: {msg}"))
+            return None
+
+
+def main() -> int:
+    args = parse_args()
+    plan: Plan = QUICK if args.quick else FULL
+    t0 = time.monotonic()
+    out: Path = args.out.resolve()
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run_dir = out / f"run-{stamp}-{plan.name}"
+    data = out / f"data-v{images.GENERATOR_VERSION}"
+    originals = data / "originals"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log_file = open(run_dir / "log.txt", "w")
+
+    def log(msg: str) -> None:
+        print(msg, flush=True)
+        log_file.write(msg + "\n")
+        log_file.flush()
+
+    log(f"image_repo benchmark ({plan.name}), output in {run_dir}")
+    log("setup")
+    # Derived images from an earlier run would make "cold" requests hits: start from none.
+    for d in ("cache", "disk_cache"):
+        shutil.rmtree(data / d, ignore_errors=True)
+    sets = plan.image_sets()
+    bases = images.ensure_bases(out / "bases", log)
+    dataset.fill(originals, list(sets.values()), bases, log)
+    dataset.fill_listing(originals, "many", plan.listing_names, log)
+    wrk = None if args.no_install and not shutil.which("wrk") else load.ensure_wrk(log)
+    thumbor_exe, thumbor_why = None, "--no-thumbor"
+    if not args.no_thumbor:
+        if args.no_install and not (out / "venv-thumbor" / "bin" / "thumbor").exists():
+            thumbor_why = "not installed and --no-install"
+        else:
+            thumbor_exe, thumbor_why = peer_thumbor.ensure_venv(out / "venv-thumbor", log)
+    if thumbor_exe is None:
+        log(f"  thumbor: SKIP ({thumbor_why})")
+
+    b = scenarios.Bench(plan, run_dir, sys.executable, args.workers, args.quiet_server, wrk, sets, log)
+    if thumbor_exe is None:
+        b.facts["thumbor_error"] = thumbor_why
+    config = server_config(data, args.workers, args.set)
+    phase = Phases(b, t0)
+    running: list[servers.Running] = []
+
+    def start_server(tag: str) -> servers.Running:
+        srv = servers.start_image_repo(sys.executable, config, run_dir / tag, workers=args.workers, quiet=b.quiet)
+        running.append(srv)
+        return srv
+
+    try:
+        phase("decode floor (Pillow draft, in-process)", "floor", scenarios.floors, b, bases)
+        srv = phase("start image_repo", "server", start_server, "server")
+        if srv is not None:
+            box, cold12 = plan.box, sets["cold12"]
+            warm = [scenarios.image_path(sets["warm12"].name(i), s) for i in range(plan.warm) for s in (box, plan.second_box)]
+            phase("warm-up (untimed)", "warm", scenarios.warm_up, b, srv, warm)
+            cold_paths = [scenarios.image_path(cold12.name(i), box) for i in range(cold12.count)]
+            phase(f"cold 12 MP -> {box} px", "cold12", scenarios.cold, b, srv,
+                  f"image_repo cold 12 MP -> {box} px", "cold12", cold_paths)
+            second = [scenarios.image_path(cold12.name(i), plan.second_box) for i in range(cold12.count)]
+            phase(f"second size ({plan.second_box} px) of the same originals", "second", scenarios.cold, b, srv,
+                  f"image_repo 2nd size {plan.second_box} px of seen 12 MP", "second", second)
+            for key, label in (("cold2", "2 MP JPEG"), ("png12", "12 MP PNG")):
+                s = sets[key]
+                paths = [scenarios.image_path(s.name(i), box) for i in range(s.count)]
+                phase(f"cold {label} -> {box} px", key, scenarios.cold, b, srv,
+                      f"image_repo cold {label} -> {box} px", key, paths)
+            phase("16 concurrent identical new requests", "burst", scenarios.burst, b, srv,
+                  scenarios.image_path(sets["burst"].name(0), box))
+            phase("cache hit / bare WSGI / 304 (wrk)", "hot", hot_phase, b, srv, cold_paths[0], config, run_dir, running)
+            phase("regex listing", "listing", scenarios.listing, b, srv, originals, "many")
+            srv.stop()
+        if thumbor_exe is not None:
+            phase("thumbor cold 12 MP", "thumbor", thumbor_phase, b, thumbor_exe, originals, run_dir, running)
+        srv2 = phase("start a fresh image_repo for the memory run", "rss", start_server, "server-rss")
+        if srv2 is not None:
+            phase("48 MP mix (worker RSS)", "rss", scenarios.rss_run, b, srv2, sets["big48"], 150.0 if plan.name == "full" else 40.0)
+            srv2.stop()
+    finally:
+        for r in running:
+            r.stop()
+
+    goals = goals_mod.evaluate(b.facts, procs.CORES, plan.name)
+    env = environment(wrk, thumbor_exe)
+    text = "\n".join([
+        "",
+        f"image_repo benchmark ({plan.name}): " + "; ".join(f"{k} {v}" for k, v in env.items()),
+        f"server: {args.workers} Gunicorn workers, settings {json.dumps({k: v for k, v in config.items() if k != 'data_dir'})}, "
+        f"access log {'off (-q)' if args.quiet_server else 'on'}; load concurrency {b.concurrency} (URL lists), "
+        f"{8 * args.workers} connections (wrk)",
+        "",
+        rows_table(b.rows),
+        "",
+        goals_table(goals),
+        "",
+        f"took {time.monotonic() - t0:.0f} s; details in {run_dir}",
+    ])
+    log(text)
+    (run_dir / "report.txt").write_text(text + "\n")
+    (out / "latest.txt").write_text(text + "\n")
+    facts = {k: v for k, v in b.facts.items()}
+    (run_dir / "results.json").write_text(json.dumps(jsonable(
+        {"plan": plan, "environment": env, "config": config, "rows": b.rows, "goals": goals, "facts": facts}), indent=1))
+    return 0
+
+
+def hot_phase(b: scenarios.Bench, srv: servers.Running, path: str, config: dict[str, Any], run_dir: Path,
+              running: list[servers.Running]) -> None:
+    """Cache hits, 304s and the bare WSGI app serving the very same bytes, interleaved."""
+    first = load.fetch(srv.port, path)
+    again = load.fetch(srv.port, path)
+    if first.status != 200 or not first.headers.get("etag"):
+        raise RuntimeError(f"GET {path} answered {first.status} without an ETag")
+    etag = first.headers["etag"]
+    b.log(f"  hot URL {path}: {len(first.body)} bytes, X-Image-Repo-Cache {again.headers.get('x-image-repo-cache')}")
+    bare = servers.start_bare_wsgi(b.python, run_dir / "server" / "config.yml", first.body, etag.strip('"'),
+                                   run_dir / "bare", workers=b.workers, quiet=b.quiet)
+    running.append(bare)
+    try:
+        scenarios.hot(b, {"image_repo": srv, "bare": bare}, {
+            "cache hit": ("image_repo", path, {}),
+            "bare WSGI": ("bare", "/", {}),
+            "304": ("image_repo", path, {"If-None-Match": etag}),
+        })
+    finally:
+        bare.stop()
+
+
+def thumbor_phase(b: scenarios.Bench, exe: Path, originals: Path, run_dir: Path, running: list[servers.Running]) -> None:
+    """thumbor on the same files, same URL list and load (it keeps no result: every request derives)."""
+    th = peer_thumbor.start_thumbor(exe, originals, run_dir / "thumbor", processes=b.workers)
+    running.append(th)
+    try:
+        box, warm, cold12 = b.plan.box, b.sets["warm12"], b.sets["cold12"]
+        scenarios.warm_up(b, th, [peer_thumbor.url_path(warm.key(i), box) for i in range(warm.count)])
+        paths = [peer_thumbor.url_path(cold12.key(i), box) for i in range(cold12.count)]
+        scenarios.cold(b, th, f"thumbor {b.workers} processes, 12 MP -> {box} px", "thumbor", paths, expect_miss=False)
+    finally:
+        th.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,269 @@
+"""The measured parts of a run. Each returns report rows and leaves its figures in ``Bench.facts``.
+
+Every timed load run waits (bounded) for a quiet machine first and records the CPU of the
+server tree (utime+stime of master and workers, /proc), of the load generator, and of
+everyone else ("other load": a noisy neighbour on 2 cores spoils any figure).
+"""
+from __future__ import annotations
+
+import json
+import random
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import quote, urlencode
+
+import load
+import metrics
+import procs
+from dataset import ImageSet
+from floor import decode_floor
+from load import LoadResult
+from plan import Plan
+from report import Row
+from servers import Running
+
+
+@dataclass
+class Bench:
+    plan: Plan
+    out: Path
+    python: str
+    workers: int
+    quiet: bool
+    wrk: str | None
+    sets: dict[str, ImageSet]
+    log: Callable[[str], None] = print
+    rows: list[Row] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def concurrency(self) -> int:
+        # Two requests in flight per core: every core busy, queueing still visible in p99.
+        return 2 * self.workers
+
+
+def image_path(name: str, box: int) -> str:
+    return f"/images/{quote(name)}?xsize={box}&ysize={box}"
+
+
+def _rss_text(values: list[float]) -> str:
+    return ", ".join(f"{v:.0f}" for v in values)
+
+
+def measured(server: Running, run: Callable[[], LoadResult]) -> tuple[LoadResult, procs.CpuWindow, list[float]]:
+    """Run one load on a quiet machine; (result, CPU window, RSS of each worker after)."""
+    procs.wait_quiet()
+    meter = procs.CpuMeter(server.pid)
+    result = run()
+    window = meter.stop(result.loadgen_cpu_s)
+    return result, window, [procs.rss_mb(p) for p in server.workers()]
+
+
+def to_row(scenario: str, result: LoadResult, window: procs.CpuWindow, rss: list[float], note: str = "") -> Row:
+    notes = [n for n in (note, result.note) if n]
+    if result.errors:
+        bad = {s: n for s, n in result.statuses.items() if not 200 <= s < 400}
+        notes.append(f"failed: {bad or result.errors}")
+    return Row(
+        scenario=scenario,
+        tool=result.tool,
+        requests=result.requests,
+        rps=ok_rps(result),
+        p50_ms=result.p50_ms,
+        p99_ms=result.p99_ms,
+        cpu_ms_per_req=window.server_s * 1000 / result.requests if result.requests else float("nan"),
+        rss_mb=_rss_text(rss),
+        errors=result.errors,
+        other_cores=window.other_cores,
+        note="; ".join(notes),
+        extra={"server_cores": round(window.server_cores, 2), "loadgen_cpu_s": round(result.loadgen_cpu_s, 2),
+               "elapsed_s": round(result.elapsed_s, 2), "cache": dict(result.cache), "statuses": dict(result.statuses)},
+    )
+
+
+def ok_rps(result: LoadResult) -> float:
+    """Successful answers per second (a failed request is not throughput)."""
+    return (result.requests - result.errors) / result.elapsed_s if result.elapsed_s > 0 else 0.0
+
+
+# -- the decode floor ---------------------------------------------------------------------
+
+
+def floors(b: Bench, bases: dict[str, Path]) -> None:
+    """Pillow draft decode of each base file, one core; the 12 MP one is a goal's reference."""
+    for name, label in (("photo12mp.jpg", "12 MP JPEG"), ("photo48mp.jpg", "48 MP JPEG"),
+                        ("photo2mp.jpg", "2 MP JPEG"), ("photo12mp.png", "12 MP PNG")):
+        procs.wait_quiet()
+        f = decode_floor(bases[name].read_bytes(), name, b.plan.box, duration=3.0 if b.plan.name == "full" else 1.5)
+        cores = procs.CORES
+        b.rows.append(Row(
+            scenario=f"decode floor {label} (Pillow draft, 1 core x {cores})",
+            tool="in-process",
+            requests=f.decodes,
+            rps=f.per_core_rps * cores,
+            cpu_ms_per_req=f.cpu_ms,
+            note=f"decoded to {f.decoded_size[0]}x{f.decoded_size[1]}; wall {f.wall_ms:.1f} ms",
+        ))
+        b.facts[f"floor:{name}"] = f
+
+
+# -- uncached derivation -----------------------------------------------------------------
+
+
+def warm_up(b: Bench, server: Running, paths: list[str]) -> None:
+    """Untimed requests so every worker has imported and allocated what a request needs."""
+    load.run_paths(server.port, paths, concurrency=b.concurrency, duration=30)
+
+
+def cold(b: Bench, server: Running, scenario: str, fact: str, paths: list[str], *, expect_miss: bool = True) -> LoadResult:
+    """Each path once (each a derivation nobody asked for before), bounded by ``plan.load_s``."""
+    b.log(f"  {scenario}: {len(paths)} URLs, c={b.concurrency}, <= {b.plan.load_s:.0f} s")
+    result, window, rss = measured(
+        server, lambda: load.run_paths(server.port, paths, concurrency=b.concurrency, duration=b.plan.load_s)
+    )
+    note = ""
+    if expect_miss and result.cache.get("hit"):
+        note = f"NOT COLD: {result.cache['hit']} cache hits"
+    if result.requests < len(paths):
+        note = "; ".join(n for n in (note, f"time bound reached after {result.requests} of {len(paths)}") if n)
+    b.rows.append(to_row(scenario, result, window, rss, note))
+    b.facts[fact] = ok_rps(result)
+    return result
+
+
+# -- cache hits, 304s and the bare WSGI reference -----------------------------------------
+
+
+def hot(b: Bench, servers: dict[str, Running], runs: dict[str, tuple[str, str, dict[str, str]]]) -> None:
+    """Rounds of wrk runs, one per entry of ``runs`` (scenario -> (server, path, headers)), interleaved.
+
+    gthread + keep-alive figures vary between identical runs (how wrk's connections land on
+    the workers, perf.md section 5), so each round runs every scenario once and the row
+    shows the median round; every round's req/s is in the note.
+    """
+    per: dict[str, list[tuple[LoadResult, procs.CpuWindow, list[float]]]] = {k: [] for k in runs}
+    conns = 8 * b.workers
+    for name, (srv, path, headers) in runs.items():  # warm-up: connections, memory cache
+        _hot_once(b, servers[srv], path, headers, conns, 2.0)
+    for r in range(b.plan.hot_rounds):
+        for name, (srv, path, headers) in runs.items():
+            b.log(f"  {name}: round {r + 1}/{b.plan.hot_rounds}, {b.plan.hot_s:.0f} s")
+            per[name].append(measured(servers[srv], lambda: _hot_once(b, servers[srv], path, headers, conns, b.plan.hot_s)))
+    for name, results in per.items():
+        ordered = sorted(results, key=lambda t: ok_rps(t[0]))
+        result, window, rss = ordered[(len(ordered) - 1) // 2]
+        note = "rounds: " + ", ".join(f"{ok_rps(t[0]):,.0f}" for t in results) if len(results) > 1 else ""
+        b.rows.append(to_row(name, result, window, rss, note))
+        b.facts[f"hot:{name}"] = statistics.median(ok_rps(t[0]) for t in results)
+
+
+def _hot_once(b: Bench, server: Running, path: str, headers: dict[str, str], conns: int, seconds: float) -> LoadResult:
+    if b.wrk:
+        return load.run_wrk(b.wrk, f"http://127.0.0.1:{server.port}{path}", connections=conns, duration=seconds, headers=headers)
+    return load.python_fallback_hot(server.port, path, connections=conns, duration=seconds, headers=headers)
+
+
+# -- one derivation for many identical requests -------------------------------------------
+
+
+def burst(b: Bench, server: Running, path: str, n: int = 16) -> None:
+    """``n`` concurrent identical requests for a new derivative: how many derivations did they cost?"""
+    workers = server.workers()
+    before, how = metrics.per_worker(server.port, workers)
+    answers = load.run_burst(server.port, path, n)
+    after, how_after = metrics.per_worker(server.port, workers)
+    statuses = [a.status if a else 0 for a in answers]
+    misses = sum(1 for a in answers if a and a.headers.get("x-image-repo-cache") == "miss")
+    known = all(w in before and w in after for w in workers)
+    made = sum(metrics.derivations(after[w]) - metrics.derivations(before[w]) for w in workers) if known else None
+    per = {w: metrics.derivations(after[w]) - metrics.derivations(before[w]) for w in workers if w in before and w in after}
+    b.facts["burst"] = {"derivations": made, "per_worker": per, "misses": misses, "statuses": statuses,
+                        "how": how if known else f"{how}; {how_after}"}
+    b.rows.append(Row(
+        scenario=f"{n} concurrent identical new requests",
+        tool=f"python {n} threads",
+        requests=n,
+        errors=sum(1 for s in statuses if s != 200),
+        note=f"derivations {made if made is not None else '?'} (per worker {per}); "
+             f"'miss' answers {misses}; pids via {how}",
+    ))
+
+
+# -- regex listing ------------------------------------------------------------------------
+
+
+def listing(b: Bench, server: Running, originals: Path, prefix: str, repeats: int = 3) -> None:
+    """``GET /images?regex=`` over ``prefix``'s names vs FileStore.list of the same subtree, in-process."""
+    from image_repo.storage.filesystem import FileStore
+
+    regex = f"{prefix}/n\\d*42"  # one name in 100 matches: the answer stays small, the scan is whole
+    path = "/images?" + urlencode({"regex": regex})
+    store = FileStore(str(originals))
+    raw_ms, http_ms, found, raw_count = [], [], 0, 0
+    for _ in range(repeats):
+        t = time.perf_counter()
+        raw_count = sum(1 for _ in store.list(prefix + "/"))
+        raw_ms.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        answer = load.fetch(server.port, path)
+        http_ms.append((time.perf_counter() - t) * 1000)
+        if answer.status == 200:
+            found = len(json.loads(answer.body))
+    raw, http = statistics.median(raw_ms), statistics.median(http_ms)
+    b.facts["listing"] = {"http_ms": http, "raw_ms": raw, "found": found, "listed": raw_count, "status": answer.status}
+    b.rows.append(Row(
+        scenario=f"regex listing of {raw_count:,} names",
+        tool=f"median of {repeats}",
+        requests=repeats,
+        p50_ms=http,
+        errors=0 if answer.status == 200 else repeats,
+        note=f"GET /images?regex={regex}: {found} names in {http:.0f} ms; raw FileStore.list: {raw:.0f} ms",
+    ))
+
+
+# -- memory over time ---------------------------------------------------------------------
+
+
+def rss_run(b: Bench, server: Running, originals: ImageSet, bound_s: float) -> None:
+    """Random requests over a fixed set of (48 MP original, size) keys; RSS of each worker at two checkpoints.
+
+    The key set is fixed so that the derived-image cache stops growing early: growth between
+    the checkpoints is then the server's own (leaks, fragmentation, unbounded tables).
+    """
+    sizes = b.plan.rss_sizes
+    keys = [(i, s) for i in range(originals.count) for s in sizes]
+    rnd = random.Random(48)
+    first, second = b.plan.rss_checkpoints
+    sequence = [image_path(originals.name(i), s) for i, s in (rnd.choice(keys) for _ in range(second))]
+    b.log(f"  48 MP mix: {len(keys)} keys, {second} requests, <= {bound_s:.0f} s")
+    rss_at: dict[int, list[float]] = {}
+    results: list[LoadResult] = []
+    deadline = time.monotonic() + bound_s
+    procs.wait_quiet()
+    meter = procs.CpuMeter(server.pid)
+    for start, stop in ((0, first), (first, second)):
+        left = deadline - time.monotonic()
+        r = load.run_paths(server.port, sequence[start:stop], concurrency=b.concurrency, duration=max(1.0, left))
+        results.append(r)
+        rss_at[start + r.requests] = [procs.rss_mb(p) for p in server.workers()]
+    done = sum(r.requests for r in results)
+    window = meter.stop(sum(r.loadgen_cpu_s for r in results))
+    merged = LoadResult(
+        tool=results[0].tool,
+        requests=done,
+        elapsed_s=sum(r.elapsed_s for r in results),
+        errors=sum(r.errors for r in results),
+        statuses=results[0].statuses + results[1].statuses,
+        cache=results[0].cache + results[1].cache,
+        p50_ms=statistics.median([r.p50_ms for r in results]),
+        p99_ms=max(r.p99_ms for r in results),
+        loadgen_cpu_s=window.loadgen_s,
+    )
+    (n1, rss1), (n2, rss2) = sorted(rss_at.items())
+    note = f"RSS after {n1}: {_rss_text(rss1)} MB; after {n2}: {_rss_text(rss2)} MB; 'miss' answers {merged.cache.get('miss', 0)}"
+    b.rows.append(to_row(f"48 MP mix ({len(keys)} keys, sizes {sizes[0]}-{sizes[-1]})", merged, window, rss2, note))
+    b.facts["rss"] = {"n1": n1, "n2": n2, "rss1": rss1, "rss2": rss2, "complete": n2 == second and n1 == first,
+                      "workers_changed": len(rss1) != len(rss2)}
