@@ -277,6 +277,10 @@ class ImageService:
         data, info = self.cache.get_with_info(key)
         return data, info.content_type or "application/octet-stream"
 
+    def original_bytes(self, original: Original) -> bytes:
+        """The stored original byte for byte (``original=true``)."""
+        return self.store.get(original.ref.key)
+
     def metadata(self, original: Original) -> dict[str, object]:
         source = self.store.get(original.ref.key)
         meta = read_metadata(source, include_gps=self.settings.expose_gps)
@@ -290,11 +294,21 @@ class ImageService:
         }
 
     # -- writes --------------------------------------------------------------------------
-    def upload(self, target: str, data: bytes, filename: str | None = None, *, replace: bool = False) -> Uploaded:
+    def upload(
+        self,
+        target: str,
+        data: bytes,
+        filename: str | None = None,
+        *,
+        replace: bool = False,
+        expected_sha256: str | None = None,
+    ) -> Uploaded:
         """Store ``data`` byte for byte as the original of the name ``target`` implies.
 
         ``target`` may end in ``/`` (then the upload's own filename is appended) and may
         carry an extension (naming the kind; the content decides the stored extension).
+        ``expected_sha256`` (hex), when given, must match ``data`` or nothing is stored.
+        The same bytes again under the same name succeed and change nothing (a retry is safe).
         """
         if target == "" or target.endswith("/"):
             base = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
@@ -305,13 +319,19 @@ class ImageService:
         name = self.validate_name(stem if path_kind is not None else target)
         if not data:
             raise UnsupportedImage("file: the upload is empty")
+        digest = sha256_hex(data)
+        if expected_sha256 is not None and expected_sha256.lower() != digest:
+            raise InvalidRequest(f"checksum: the upload's SHA-256 is {digest}, not {expected_sha256}; nothing stored")
         info = probe(data, max_pixels=self.settings.max_pixels)
         kind = info.kind
         key = names.original_key(name, kind)
         existing = self._all_original_keys(name)
+        if len(existing) == 1 and existing[0].key == key:
+            same = self.store.stat(key)
+            if same is not None and same.sha256 == digest:
+                return Uploaded(name, key, digest, created=False)  # identical: nothing to write or invalidate
         if existing and not replace:
             raise Conflict(f"Image '{name}' already exists; use PUT to replace it")
-        digest = sha256_hex(data)
         stored = self.store.put(key, data, kind.content_type, {"sha256": digest})
         for other in existing:
             if other.key != key:
