@@ -1,8 +1,11 @@
 """The /images routes: parse the request once, call the service, shape the answer."""
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import hmac
+import re
 import time
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -13,7 +16,7 @@ from werkzeug.datastructures import MultiDict
 from .. import signing
 from ..errors import InvalidRequest, PayloadTooLarge, Unauthorized
 from ..imaging.formats import KINDS
-from ..imaging.spec import DerivationSpec, QueryOptions, parse_query
+from ..imaging.spec import DerivationSpec, QueryOptions, parse_bool, parse_query
 from ..service import ImageService, Original
 from ..zipstream import stream_zip
 
@@ -104,6 +107,14 @@ def get_images(path: str) -> Response:
 
 def one(original: Original, options: QueryOptions) -> Response:
     svc = service()
+    if parse_bool("original", request.args.get("original", "false")):
+        # The stored bytes unchanged (metadata intact), so a client can check what it uploaded.
+        headers = {"ETag": f'"{original.version}"', "X-Checksum-Sha256": original.info.sha256 or ""}
+        if request.if_none_match and request.if_none_match.contains_weak(original.version):
+            return Response(status=304, headers=headers)
+        data = svc.original_bytes(original)
+        content_type = original.info.content_type or original.ref.kind.content_type
+        return Response(data, content_type=content_type, headers={**headers, "Cache-Control": "private, no-cache"})
     if options.meta:
         return jsonify(svc.metadata(original))
     if options.url:
@@ -170,6 +181,38 @@ def get_signed(key: str) -> Response:
     return Response(data, content_type=content_type, headers={"Cache-Control": "private, max-age=60"})
 
 
+_SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
+_DIGEST_ITEM = re.compile(r"\s*([A-Za-z0-9-]+)\s*=\s*:([A-Za-z0-9+/=]*):\s*")
+
+
+def expected_sha256() -> str | None:
+    """The SHA-256 the client says the upload has (hex), from ``X-Checksum-Sha256`` or ``Content-Digest``.
+
+    On a multipart POST both describe the file, not the envelope around it.
+    """
+    found: list[str] = []
+    given = request.headers.get("X-Checksum-Sha256")
+    if given is not None:
+        if not _SHA256_HEX.fullmatch(given.strip()):
+            raise InvalidRequest("X-Checksum-Sha256: expected 64 hex digits")
+        found.append(given.strip().lower())
+    for item in filter(str.strip, request.headers.get("Content-Digest", "").split(",")):
+        m = _DIGEST_ITEM.fullmatch(item)
+        if m is None:
+            raise InvalidRequest("Content-Digest: expected sha-256=:<base64>:")
+        if m.group(1).lower() == "sha-256":
+            try:
+                raw = base64.b64decode(m.group(2), validate=True)
+            except binascii.Error:
+                raw = b""
+            if len(raw) != 32:
+                raise InvalidRequest("Content-Digest: sha-256 must be 32 bytes in base64")
+            found.append(raw.hex())
+    if len(set(found)) > 1:
+        raise InvalidRequest("X-Checksum-Sha256 and Content-Digest disagree")
+    return found[0] if found else None
+
+
 def upload_response(name: str, sha256: str, status: int) -> Response:
     response = jsonify(name)
     response.status_code = status
@@ -191,7 +234,7 @@ def post_image(path: str) -> Response:
     data = upload.read(service().settings.max_upload_bytes + 1)
     if len(data) > service().settings.max_upload_bytes:
         raise PayloadTooLarge("file: larger than max_upload_bytes")
-    stored = service().upload(path, data, upload.filename)
+    stored = service().upload(path, data, upload.filename, expected_sha256=expected_sha256())
     return upload_response(stored.name, stored.sha256, 200)
 
 
@@ -200,7 +243,7 @@ def put_image(path: str) -> Response:
     data = request.get_data(cache=False)
     if len(data) > service().settings.max_upload_bytes:
         raise PayloadTooLarge("body: larger than max_upload_bytes")
-    stored = service().upload(path, data, None, replace=True)
+    stored = service().upload(path, data, None, replace=True, expected_sha256=expected_sha256())
     return upload_response(stored.name, stored.sha256, 201 if stored.created else 200)
 
 
