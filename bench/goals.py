@@ -8,6 +8,15 @@ from report import Goal
 RSS_LIMIT_MB = 250.0
 
 
+def _cpu(facts: dict[str, Any], ours: str, ref: str | None = None, ref_ms: float | None = None) -> str:
+    """The same comparison in server CPU per request (immune to a noisy neighbour): ref ms / our ms."""
+    a = facts.get(f"cpu:{ours}")
+    b = ref_ms if ref_ms is not None else facts.get(f"cpu:{ref}") if ref else None
+    if not a or not b or a != a or b != b:
+        return ""
+    return f"; CPU/req {b:.2f} / {a:.2f} ms = {b / a:.2f}"
+
+
 def evaluate(facts: dict[str, Any], cores: int, plan_name: str) -> list[Goal]:
     goals = [
         Goal("cold 12 MP -> 256 px req/s vs decode floor x cores", ">= 0.90"),
@@ -29,25 +38,27 @@ def evaluate(facts: dict[str, Any], cores: int, plan_name: str) -> list[Goal]:
     else:
         if floor is not None:
             ceiling = floor.per_core_rps * cores
-            floor_g.judge(cold / ceiling, detail=f"{cold:.1f} / ({floor.per_core_rps:.1f} x {cores} = {ceiling:.1f}) req/s")
+            floor_g.judge(cold / ceiling, detail=f"{cold:.1f} / ({floor.per_core_rps:.1f} x {cores} = {ceiling:.1f}) req/s"
+                         + _cpu(facts, "cold12", ref_ms=floor.cpu_ms))
         thumbor = facts.get("thumbor")
         if thumbor:
-            thumbor_g.judge(cold / thumbor, detail=f"{cold:.1f} / {thumbor:.1f} req/s")
+            thumbor_g.judge(cold / thumbor, detail=f"{cold:.1f} / {thumbor:.1f} req/s" + _cpu(facts, "cold12", "thumbor"))
         else:
             thumbor_g.skip(facts.get("thumbor_error", "thumbor did not run"))
         second = facts.get("second")
         if second is not None:
-            second_g.judge(second / cold, detail=f"{second:.1f} / {cold:.1f} req/s")
+            second_g.judge(second / cold, detail=f"{second:.1f} / {cold:.1f} req/s" + _cpu(facts, "second", "cold12"))
         else:
             second_g.skip(facts.get("second_error", "did not run"))
 
     hit, bare, notmod = facts.get("hot:cache hit"), facts.get("hot:bare WSGI"), facts.get("hot:304")
     if hit and bare:
-        hit_g.judge(hit / bare, detail=f"{hit:,.0f} / {bare:,.0f} req/s (median of rounds)")
+        hit_g.judge(hit / bare, detail=f"{hit:,.0f} / {bare:,.0f} req/s (median of rounds)"
+                   + _cpu(facts, "hot:cache hit", "hot:bare WSGI"))
     else:
         hit_g.skip(facts.get("hot_error", "did not run"))
     if hit and notmod:
-        notmod_g.judge(notmod / hit, detail=f"{notmod:,.0f} / {hit:,.0f} req/s")
+        notmod_g.judge(notmod / hit, detail=f"{notmod:,.0f} / {hit:,.0f} req/s" + _cpu(facts, "hot:304", "hot:cache hit"))
     else:
         notmod_g.skip(facts.get("hot_error", "did not run"))
 

@@ -37,7 +37,7 @@ def ensure_interpreter() -> None:
     except ImportError as e:
         venv_python = REPO / ".venv" / "bin" / "python"
         if venv_python.exists() and Path(sys.prefix).resolve() != (REPO / ".venv").resolve():
-            os.execv(str(venv_python), [str(venv_python), str(Path(__file__).resolve()), *sys.argv[1:]])
+            os.execv(str(venv_python), [str(venv_python), str(Path(sys.argv[0]).resolve()), *sys.argv[1:]])
         sys.exit(f"bench: {e}. Install the server first: ./run test (or python3 -m venv .venv && .venv/bin/pip install -e .)")
 
 
@@ -228,12 +228,21 @@ def main() -> int:
 
     goals = goals_mod.evaluate(b.facts, procs.CORES, plan.name)
     env = environment(wrk, thumbor_exe)
+    others = [r.other_cores for r in b.rows if r.other_cores == r.other_cores]
+    busy = max(others, default=0.0)
+    warning = (
+        f"WARNING: other processes used up to {busy:.2f} of {procs.CORES} cores during the runs: req/s figures and "
+        "the ratios between runs made at different times are unreliable; the CPU/req ratios in 'how' are less affected. "
+        "Run again on a quiet machine."
+        if busy > 0.25 else ""
+    )
     text = "\n".join([
         "",
         f"image_repo benchmark ({plan.name}): " + "; ".join(f"{k} {v}" for k, v in env.items()),
         f"server: {args.workers} Gunicorn workers, settings {json.dumps({k: v for k, v in config.items() if k != 'data_dir'})}, "
         f"access log {'off (-q)' if args.quiet_server else 'on'}; load concurrency {b.concurrency} (URL lists), "
         f"{8 * args.workers} connections (wrk)",
+        *([warning] if warning else []),
         "",
         rows_table(b.rows),
         "",

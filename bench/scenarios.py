@@ -94,13 +94,13 @@ def ok_rps(result: LoadResult) -> float:
 
 def floors(b: Bench, bases: dict[str, Path]) -> None:
     """Pillow draft decode of each base file, one core; the 12 MP one is a goal's reference."""
-    for name, label in (("photo12mp.jpg", "12 MP JPEG"), ("photo48mp.jpg", "48 MP JPEG"),
-                        ("photo2mp.jpg", "2 MP JPEG"), ("photo12mp.png", "12 MP PNG")):
+    for name, label in (("photo12mp.jpg", "12 MP JPEG (Pillow draft"), ("photo48mp.jpg", "48 MP JPEG (Pillow draft"),
+                        ("photo2mp.jpg", "2 MP JPEG (Pillow draft"), ("photo12mp.png", "12 MP PNG (full decode")):
         procs.wait_quiet()
         f = decode_floor(bases[name].read_bytes(), name, b.plan.box, duration=3.0 if b.plan.name == "full" else 1.5)
         cores = procs.CORES
         b.rows.append(Row(
-            scenario=f"decode floor {label} (Pillow draft, 1 core x {cores})",
+            scenario=f"decode floor {label}, 1 core x {cores})",
             tool="in-process",
             requests=f.decodes,
             rps=f.per_core_rps * cores,
@@ -129,8 +129,10 @@ def cold(b: Bench, server: Running, scenario: str, fact: str, paths: list[str], 
         note = f"NOT COLD: {result.cache['hit']} cache hits"
     if result.requests < len(paths):
         note = "; ".join(n for n in (note, f"time bound reached after {result.requests} of {len(paths)}") if n)
-    b.rows.append(to_row(scenario, result, window, rss, note))
+    row = to_row(scenario, result, window, rss, note)
+    b.rows.append(row)
     b.facts[fact] = ok_rps(result)
+    b.facts[f"cpu:{fact}"] = row.cpu_ms_per_req
     return result
 
 
@@ -156,8 +158,10 @@ def hot(b: Bench, servers: dict[str, Running], runs: dict[str, tuple[str, str, d
         ordered = sorted(results, key=lambda t: ok_rps(t[0]))
         result, window, rss = ordered[(len(ordered) - 1) // 2]
         note = "rounds: " + ", ".join(f"{ok_rps(t[0]):,.0f}" for t in results) if len(results) > 1 else ""
-        b.rows.append(to_row(name, result, window, rss, note))
+        row = to_row(name, result, window, rss, note)
+        b.rows.append(row)
         b.facts[f"hot:{name}"] = statistics.median(ok_rps(t[0]) for t in results)
+        b.facts[f"cpu:hot:{name}"] = row.cpu_ms_per_req
 
 
 def _hot_once(b: Bench, server: Running, path: str, headers: dict[str, str], conns: int, seconds: float) -> LoadResult:
@@ -195,13 +199,14 @@ def burst(b: Bench, server: Running, path: str, n: int = 16) -> None:
 # -- regex listing ------------------------------------------------------------------------
 
 
-def listing(b: Bench, server: Running, originals: Path, prefix: str, repeats: int = 3) -> None:
+def listing(b: Bench, server: Running, originals: Path, prefix: str) -> None:
     """``GET /images?regex=`` over ``prefix``'s names vs FileStore.list of the same subtree, in-process."""
     from image_repo.storage.filesystem import FileStore
 
     regex = f"{prefix}/n\\d*42"  # one name in 100 matches: the answer stays small, the scan is whole
     path = "/images?" + urlencode({"regex": regex})
     store = FileStore(str(originals))
+    repeats = 3 if b.plan.name == "full" else 2
     raw_ms, http_ms, found, raw_count = [], [], 0, 0
     for _ in range(repeats):
         t = time.perf_counter()

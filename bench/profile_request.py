@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""Where a request's time goes: cProfile of image_repo handling requests in-process.
+
+``python bench/profile_request.py [cold|second|hit|304] [-n N] [--top 25]``
+
+Uses the originals ``run.py`` wrote (run it once first) and a fresh cache directory, and
+drives the Flask app through its test client (no Gunicorn, no sockets), so the profile
+shows the application's own work: lookups, store reads, decode/resize/encode, cache
+writes, Flask/Werkzeug. Sorted by cumulative and by own time.
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR))
+
+from run import ensure_interpreter  # noqa: E402
+
+ensure_interpreter()
+
+import images  # noqa: E402
+from plan import FULL  # noqa: E402
+from scenarios import image_path  # noqa: E402
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("what", choices=["cold", "second", "hit", "304"], nargs="?", default="cold")
+    p.add_argument("-n", type=int, default=100, help="requests profiled (default 100)")
+    p.add_argument("--top", type=int, default=25)
+    p.add_argument("--out", type=Path, default=BENCH_DIR / "out")
+    args = p.parse_args()
+
+    from image_repo.app import create_app
+    from image_repo.settings import Settings
+
+    originals = args.out.resolve() / f"data-v{images.GENERATOR_VERSION}" / "originals"
+    cold12 = FULL.image_sets()["cold12"]
+    if not (originals / cold12.key(0)).exists():
+        sys.exit(f"no originals under {originals}: run python bench/run.py --quick once first")
+    n = min(args.n, cold12.count)
+    with tempfile.TemporaryDirectory(dir=args.out) as tmp:
+        settings = Settings(data_dir=tmp, store="file://" + str(originals))
+        client = create_app(settings).test_client()
+        names = [cold12.name(i) for i in range(n)]
+        if args.what == "cold":
+            paths = [image_path(name, 256) for name in names]
+            headers: dict[str, str] = {}
+        elif args.what == "second":
+            for name in names:  # first size, unprofiled
+                client.get(image_path(name, 256))
+            paths = [image_path(name, 128) for name in names]
+            headers = {}
+        else:
+            path = image_path(names[0], 256)
+            first = client.get(path)
+            paths = [path] * max(n, 2000)
+            headers = {"If-None-Match": first.headers["ETag"]} if args.what == "304" else {}
+        # CPU time, not wall: on a shared machine the wall clock also counts other processes.
+        profiler = cProfile.Profile(time.process_time)
+        t, c = time.perf_counter(), time.process_time()
+        profiler.enable()
+        for path in paths:
+            r = client.get(path, headers=headers)
+            assert r.status_code in (200, 304), (path, r.status_code, r.data[:200])
+        profiler.disable()
+        wall, cpu = time.perf_counter() - t, time.process_time() - c
+    print(f"{args.what}: {len(paths)} requests, {cpu / len(paths) * 1000:.3f} ms CPU/req "
+          f"({wall / len(paths) * 1000:.3f} ms wall/req), under the profiler (slower than without)")
+    for key in ("cumulative", "tottime"):
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats(key).print_stats(args.top)
+        print(out.getvalue())
+
+
+if __name__ == "__main__":
+    main()
