@@ -356,6 +356,8 @@ class _Loader:
             for attr, names in table.items():
                 if getattr(sect, attr) is not None:
                     continue
+                if section_name == "s3" and s.s3.credentials_file and attr in _S3_FILE_KEYS:
+                    continue  # a configured credentials file comes before AWS_* variables
                 name = next((n for n in names if self.environ.get(n)), None)
                 if name is not None:
                     setattr(sect, attr, self.environ[name])
@@ -363,6 +365,9 @@ class _Loader:
                         self.refs[f"{section_name}.{attr}"] = {"$env": name}
         if v1 and s.swift.auth_version is None:
             s.swift.auth_version = "1"
+
+
+_S3_FILE_KEYS = frozenset({"access_key_id", "secret_access_key", "session_token"})
 
 
 def _is_ref(value: Any) -> bool:

@@ -415,3 +415,14 @@ def test_2016_type_errors_name_the_2016_key(tmp_path):
 def test_unknown_2016_section_key(tmp_path):
     with pytest.raises(ConfigError, match=re.escape("unknown setting 'local_cache_configuration.colour'")):
         load_settings(write(tmp_path, "local_cache_configuration:\n    colour: 'red'\n"), {})
+
+
+def test_s3_credentials_file_comes_before_aws_variables(tmp_path):
+    from image_repo.settings import load_settings
+
+    cfg = tmp_path / "c.yml"
+    cfg.write_text("s3:\n  credentials_file: /somewhere/creds.csv\n")
+    s = load_settings(str(cfg), {"AWS_ACCESS_KEY_ID": "envkey", "AWS_SECRET_ACCESS_KEY": "envsecret"})
+    assert s.s3.access_key_id is None and s.s3.secret_access_key is None
+    s = load_settings(None, {"AWS_ACCESS_KEY_ID": "envkey", "AWS_SECRET_ACCESS_KEY": "envsecret"})
+    assert s.s3.access_key_id == "envkey"

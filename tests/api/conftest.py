@@ -15,7 +15,7 @@ from image_repo.settings import Settings
 Upload = Callable[..., "object"]
 
 
-@pytest.fixture(params=["file", "swift"])
+@pytest.fixture(params=["file", "swift", "s3"])
 def settings(request, tmp_path) -> Settings:
     """Settings on fresh stores: the embedded file store, or new containers of the real Swift."""
     if request.param == "swift":
@@ -27,6 +27,15 @@ def settings(request, tmp_path) -> Settings:
         s.store, s.cache_store = f"swift://originals-{suffix}", f"swift://cache-{suffix}"
         conn = server.connection()
         request.addfinalizer(lambda: [delete_container(conn, c) for c in (f"originals-{suffix}", f"cache-{suffix}")])
+    elif request.param == "s3":
+        from tests.s3.fixtures import new_bucket_name, remove_bucket, s3_settings_for
+
+        server = request.getfixturevalue("swift_server")
+        s = Settings()
+        s.s3 = s3_settings_for(server)
+        bucket = new_bucket_name()
+        s.store, s.cache_store = f"s3://{bucket}/originals", f"s3://{bucket}/cache"
+        request.addfinalizer(lambda: remove_bucket(server, bucket))
     else:
         s = Settings()
     s.data_dir = str(tmp_path / "data")
