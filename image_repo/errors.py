@@ -85,7 +85,10 @@ class ConfigError(Exception):
 
 
 class NotConfigured(ImageRepoError):
-    """The server is not configured for what was asked (e.g. url=true without url_key)."""
+    """The server is not configured for what was asked (e.g. url=true without url_key).
 
-    status = 501
+    A 4xx: the server is working as configured, and the client can do without what it asked.
+    """
+
+    status = 400
     default_message = "not configured"

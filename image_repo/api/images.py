@@ -14,6 +14,7 @@ from flask import Blueprint, Response, current_app, jsonify, request, stream_wit
 from werkzeug.datastructures import MultiDict
 
 from .. import signing
+from . import guard
 from ..errors import InvalidRequest, PayloadTooLarge, Unauthorized
 from ..imaging.formats import KINDS
 from ..imaging.spec import DerivationSpec, QueryOptions, parse_bool, parse_query
@@ -48,6 +49,13 @@ def check_token() -> None:
     matches = [hmac.compare_digest(given.strip().encode(), token.encode()) for token in allowed]
     if not any(matches):
         raise Unauthorized("the bearer token is not valid for this request")
+
+
+@bp.before_request
+def check_body() -> None:
+    """After the token check: a write's body arrives whole or is refused (see guard.py)."""
+    if request.method in WRITE_METHODS:
+        guard.guard_body(service().settings.max_upload_bytes)
 
 
 def query_args(args: MultiDict[str, str]) -> dict[str, str]:
