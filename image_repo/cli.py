@@ -11,6 +11,7 @@ error.
 """
 from __future__ import annotations
 
+import ipaddress
 import logging
 import sys
 from collections.abc import Callable
@@ -149,6 +150,9 @@ def serve(ctx: click.Context, **values: Any) -> None:
     configure_logging(settings.log_level, options.log_file)
     log.info("serving on %s (store %s, cache %s)", settings.bind, _safe_url(settings.store_url()),
              _safe_url(settings.cache_store_url()))
+    if not settings.write_tokens and not is_loopback(settings.bind):
+        log.warning("serving on %s without write_tokens: anyone who can reach it can upload, replace and "
+                    "delete images (set write_tokens, or bind to 127.0.0.1)", settings.bind)
     run(settings, options.log_file, access_log=not options.quiet)
 
 
@@ -176,6 +180,20 @@ def _early_logging() -> None:
         handler.setFormatter(logging.Formatter(LINE_FORMAT))
         root.addHandler(handler)
         root.setLevel(logging.WARNING)
+
+
+def is_loopback(bind: str) -> bool:
+    """Whether ``bind`` (HOST:PORT, [v6]:PORT or unix:PATH) is reachable from this host only."""
+    if bind.startswith(("unix:", "fd://")):
+        return True
+    host = bind.rsplit(":", 1)[0] if ":" in bind else bind
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name or an empty host (every interface): assume reachable
 
 
 def _safe_url(url: str) -> str:
