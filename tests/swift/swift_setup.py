@@ -17,6 +17,11 @@ import urllib.request
 PART_POWER, REPLICAS, MIN_PART_HOURS = 8, 1, 1
 
 
+def _read(path: str) -> str:
+    with open(path) as f:
+        return f.read().strip()
+
+
 def build_rings(etc: str, ports: dict[str, int]) -> None:
     """Write <kind>.ring.gz (and .builder) for one device; a ring is rebuilt only if its port changed."""
     from swift.common.ring import RingBuilder  # imported here: only this command needs Swift
@@ -24,7 +29,7 @@ def build_rings(etc: str, ports: dict[str, int]) -> None:
     for kind, port in ports.items():
         stamp = os.path.join(etc, f"{kind}.ring.port")
         ring = os.path.join(etc, f"{kind}.ring.gz")
-        if os.path.exists(ring) and os.path.exists(stamp) and open(stamp).read().strip() == str(port):
+        if os.path.exists(ring) and os.path.exists(stamp) and _read(stamp) == str(port):
             continue
         builder = RingBuilder(PART_POWER, REPLICAS, MIN_PART_HOURS)
         builder.add_dev({"id": 0, "region": 1, "zone": 1, "ip": "127.0.0.1", "port": port,
@@ -42,7 +47,7 @@ def _dead(state: str) -> list[str]:
     run = os.path.join(state, "run")
     for name in sorted(os.listdir(run)):
         if name.endswith(".pid"):
-            pid = open(os.path.join(run, name)).read().strip()
+            pid = _read(os.path.join(run, name))
             try:
                 with open(f"/proc/{pid}/stat") as f:
                     zombie = f.read().split(") ", 1)[1].startswith("Z")
