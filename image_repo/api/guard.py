@@ -19,11 +19,12 @@ from ..errors import InvalidRequest, PayloadTooLarge
 # Gunicorn's parse errors for a broken chunked body (gunicorn is a dependency).
 from gunicorn.http.errors import ParseException as _ServerParseError
 
-BODY_TIMEOUT = 60.0
+BODY_TIMEOUT = 30.0
 """Seconds a client may leave a request body stalled before its thread is given back.
 
 Without it a client that sends a Content-Length and then nothing holds a worker thread
-(gthread sockets block with no timeout) for as long as it keeps the connection open.
+(gthread sockets block with no timeout) for as long as it keeps the connection open. The
+same as Gunicorn's worker timeout: no legitimate client pauses mid-body that long.
 """
 
 _READ_ERRORS = (OSError, ValueError, _ServerParseError)
