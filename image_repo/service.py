@@ -1,50 +1,40 @@
-"""ImageService: list, upload, get (derive on a miss), meta, url, delete. No Flask here."""
+"""ImageService: list, upload, get (derive on a miss), meta, url, delete. No Flask here.
+
+Finding originals is in originals.py; intermediates in intermediates.py; the cross-worker
+derivation lock in hostflight.py.
+"""
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
-import time
 from dataclasses import dataclass
 from typing import Callable
 
-import re2
-
 from . import names
+from .cache.disk import DiskCache
 from .concurrency import Limiter, SingleFlight
 from .errors import (
     Conflict,
-    ImageRepoError,
     InvalidRequest,
     NotConfigured,
     NotFound,
     StorageUnavailable,
     UnsupportedImage,
 )
-from .imaging import DerivationSpec, derive, probe, read_metadata
+from .hostflight import HostFlight
+from .imaging import DerivationSpec, Derived, derive, probe, read_metadata
+from .imaging.derive import resample_target
 from .imaging.formats import KINDS, Kind
+from .intermediates import Intermediates
+from .originals import Original, Originals, literal_prefix
 from .settings import Settings
 from .storage.base import ObjectInfo, ObjectStore, SupportsTempUrl, content_version, sha256_hex
 
 log = logging.getLogger("image_repo.service")
 
-_REGEX_META = frozenset(".^$*+?{}[]\\|()")
-
-
-@dataclass(frozen=True)
-class Original:
-    """An image's original as found in the store: where, what, and which version."""
-
-    ref: names.OriginalRef
-    info: ObjectInfo
-
-    @property
-    def name(self) -> str:
-        return self.ref.name
-
-    @property
-    def version(self) -> str:
-        return content_version(self.info)
+__all__ = ["ImageService", "Original", "Rendered", "Uploaded", "bottom_level", "literal_prefix", "sha_mismatch"]
 
 
 @dataclass(frozen=True)
@@ -71,18 +61,22 @@ class ImageService:
         self.settings = settings
         self.store = store
         self.cache = cache
-        self.name_limits = names.NameLimits(settings.max_name_bytes, settings.max_name_depth)
+        self.originals = Originals(settings, store)
+        self.name_limits = self.originals.name_limits
+        self.intermediates = Intermediates(cache)
         self._flight = SingleFlight()
+        # Across worker processes: a lock per derived key beside the disk cache they share.
+        disk = next((level for level in getattr(cache, "levels", []) if isinstance(level, DiskCache)), None)
+        self._host_flight = HostFlight(os.path.join(disk.path, ".flight")) if disk is not None else None
         running = settings.max_concurrent_derivations or max(1, settings.threads)
         self._limiter = Limiter(running, settings.max_queued_derivations)
-        self._originals: dict[str, tuple[Original, float]] = {}
-        self._originals_lock = threading.Lock()
-        self._counters = {"derivations": 0, "cache_hits": 0, "uploads": 0, "deletes": 0}
+        self._counters = {"derivations": 0, "cache_hits": 0, "uploads": 0, "deletes": 0,
+                          "from_intermediate": 0, "intermediates_kept": 0}
         self._counter_lock = threading.Lock()
 
     # -- names ---------------------------------------------------------------------------
     def validate_name(self, raw: str) -> str:
-        return names.validate_name(raw, self.name_limits)
+        return self.originals.validate_name(raw)
 
     def _count(self, counter: str) -> None:
         with self._counter_lock:
@@ -92,117 +86,24 @@ class ImageService:
         with self._counter_lock:
             return dict(self._counters)
 
-    # -- finding originals ---------------------------------------------------------------
+    # -- finding originals (originals.py) -------------------------------------------------
     def list_names(self, regex: str | None = None, prefix: str = "") -> list[str]:
         """Names of every original under ``prefix`` whose whole name ``regex`` matches (RE2)."""
-        matcher = self._compile(regex) if regex is not None else None
-        listing_prefix = prefix
-        if matcher is not None:
-            literal = literal_prefix(regex or "")
-            if literal.startswith(prefix):
-                listing_prefix = literal
-            elif not prefix.startswith(literal):
-                return []
-        found: set[str] = set()
-        for info in self.store.list(listing_prefix):
-            ref = names.parse_original_key(info.key)
-            if ref is None or not ref.name.startswith(prefix):
-                continue
-            if matcher is None or matcher.fullmatch(ref.name):
-                found.add(ref.name)
-        return sorted(found)
-
-    def _compile(self, regex: str) -> "re2._Regexp":
-        if len(regex) > self.settings.max_regex_length:
-            raise InvalidRequest(f"regex: longer than {self.settings.max_regex_length} characters")
-        try:
-            options = re2.Options()
-            options.log_errors = False
-            return re2.compile(regex, options)
-        except re2.error as exc:
-            raise InvalidRequest(f"regex: invalid pattern: {exc}") from None
+        return self.originals.list_names(regex, prefix)
 
     def find(self, name: str) -> Original | None:
         """The original of ``name``, or None. Trusts what it learned for ``original_stat_ttl`` seconds."""
-        now = time.monotonic()
-        with self._originals_lock:
-            cached = self._originals.get(name)
-        if cached is not None:
-            original, seen = cached
-            if now - seen < self.settings.original_stat_ttl:
-                return original
-            try:
-                info = self.store.stat(original.ref.key)
-            except StorageUnavailable:
-                # What we last knew still names the right derivatives: cached ones can be served.
-                log.warning("store unavailable; using what was last known of %s", name)
-                return original
-            if info is not None:
-                original = Original(original.ref, info)
-                self._remember(name, original, now)
-                return original
-        original = self._search(name)
-        if original is None:
-            self._forget(name)
-        else:
-            self._remember(name, original, now)
-        return original
-
-    def _search(self, name: str) -> Original | None:
-        refs = [
-            ref
-            for info in self.store.list(name + ".")
-            if (ref := names.parse_original_key(info.key)) is not None and ref.name == name
-        ]
-        if not refs:
-            legacy = names.legacy_original_key(name, "x").rsplit(".", 1)[0]
-            refs = [
-                ref
-                for info in self.store.list(legacy)
-                if (ref := names.parse_original_key(info.key)) is not None and ref.name == name
-            ]
-        kind_order = list(KINDS)
-        refs.sort(key=lambda r: (r.legacy, kind_order.index(r.kind.name) if r.kind.name in kind_order else 99, r.key))
-        for ref in refs:
-            info = self.store.stat(ref.key)
-            if info is not None:
-                return Original(ref, info)
-        return None
-
-    def _remember(self, name: str, original: Original, when: float) -> None:
-        with self._originals_lock:
-            if len(self._originals) > 100_000:
-                self._originals.clear()
-            self._originals[name] = (original, when)
+        return self.originals.find(name)
 
     def _forget(self, name: str) -> None:
-        with self._originals_lock:
-            self._originals.pop(name, None)
+        self.originals.forget(name)
 
     def get_original(self, name: str) -> Original:
-        original = self.find(name)
-        if original is None:
-            raise NotFound(f"Image '{name}' not found")
-        return original
+        return self.originals.get(name)
 
     def resolve_path(self, path: str) -> tuple[Original, Kind | None]:
         """The image a GET path names: the exact name first, else the name less a known extension."""
-        exact_error: ImageRepoError | None = None
-        try:
-            name = self.validate_name(path)
-            original = self.find(name)
-            if original is not None:
-                return original, None
-        except InvalidRequest as exc:
-            exact_error = exc
-        stem, kind = names.split_extension(path)
-        if kind is not None and kind.name in KINDS:
-            original = self.find(self.validate_name(stem))
-            if original is not None:
-                return original, kind
-        if exact_error is not None:
-            raise exact_error
-        raise NotFound(f"Image '{path}' not found")
+        return self.originals.resolve_path(path)
 
     # -- derived images ------------------------------------------------------------------
     def etag(self, original: Original, spec: DerivationSpec) -> str:
@@ -224,31 +125,56 @@ class ImageService:
         except StorageUnavailable:
             log.warning("cache unavailable while reading %s; deriving", key)
 
-        def make() -> bytes:
-            with self._limiter.slot():
-                source = self.store.get(original.ref.key)
-                if sha_mismatch(original.info, source):
-                    # The original changed between stat and get: never cache under the old version.
-                    self._forget(original.name)
-                    raise StorageUnavailable("the original changed while it was read; retry")
-                derived = derive(
-                    source,
-                    spec,
-                    max_pixels=self.settings.max_pixels,
-                    max_output_pixels=self.settings.max_output_pixels,
-                )
-                del source
-            self._count("derivations")
-            try:
-                # The cache store's copy is written behind the answer where the cache can (TieredStore).
-                put = getattr(self.cache, "put_behind", self.cache.put)
-                put(key, derived.data, derived.content_type, {"source-version": original.version[:128]})
-            except StorageUnavailable:
-                log.warning("could not write derived image %s to the cache; serving it anyway", key)
-            return derived.data
+        def make() -> tuple[bytes, bool]:
+            if self._host_flight is None:
+                return self._make(original, spec, key), False
+            with self._host_flight.hold(key) as waited:
+                if waited:  # another worker made it meanwhile: it is in the disk cache we share
+                    try:
+                        data, _ = self.cache.get_with_info(key)
+                        self._count("cache_hits")
+                        return data, True
+                    except (NotFound, StorageUnavailable):
+                        pass
+                return self._make(original, spec, key), False
 
-        data = self._flight.run(key, make)
-        return Rendered(data, content_type, etag, cached=False)
+        # One derivation per key at a time in this process (SingleFlight) and on this host (HostFlight).
+        data, cached = self._flight.run(key, make)
+        return Rendered(data, content_type, etag, cached=cached)
+
+    def _make(self, original: Original, spec: DerivationSpec, key: str) -> bytes:
+        """Derive, count and cache one derived image."""
+        with self._limiter.slot():
+            derived = self._derive(original, spec)
+        self._count("derivations")
+        try:
+            # The cache store's copy is written behind the answer where the cache can (TieredStore).
+            put = getattr(self.cache, "put_behind", self.cache.put)
+            put(key, derived.data, derived.content_type, {"source-version": original.version[:128]})
+        except StorageUnavailable:
+            log.warning("could not write derived image %s to the cache; serving it anyway", key)
+        return derived.data
+
+    def _derive(self, original: Original, spec: DerivationSpec) -> Derived:
+        """From the original's intermediate when the target fits in it, else from the original (keeping one)."""
+        max_pixels, max_output_pixels = self.settings.max_pixels, self.settings.max_output_pixels
+        have = self.intermediates.get(original)
+        if have is not None and have.fits(resample_target(have.shown, have.turn, spec)):
+            self._count("from_intermediate")
+            return derive(have.data, spec, stand_in=have, max_pixels=max_pixels, max_output_pixels=max_output_pixels)
+        source, info = self.store.get_with_info(original.ref.key)
+        # The original changed between stat and get: never cache under the old version. The
+        # hash is only computed when the store does not vouch for the version itself.
+        if content_version(info) != original.version and sha_mismatch(original.info, source):
+            self._forget(original.name)
+            raise StorageUnavailable("the original changed while it was read; retry")
+        derived = derive(source, spec, keep=self.intermediates.wish(have), max_pixels=max_pixels,
+                         max_output_pixels=max_output_pixels)
+        del source
+        if derived.intermediate is not None:
+            self.intermediates.keep(original, derived.intermediate)
+            self._count("intermediates_kept")
+        return derived
 
     def cached_in_store(self, original: Original, spec: DerivationSpec) -> str:
         """The derived key, made and written to the authoritative cache store if it is not there."""
@@ -360,14 +286,7 @@ class ImageService:
         self._count("deletes")
 
     def _all_original_keys(self, name: str) -> list[names.OriginalRef]:
-        legacy = names.legacy_original_key(name, "x").rsplit(".", 1)[0]
-        refs = []
-        for prefix in (name + ".", legacy):
-            for info in self.store.list(prefix):
-                ref = names.parse_original_key(info.key)
-                if ref is not None and ref.name == name and ref not in refs:
-                    refs.append(ref)
-        return refs
+        return self.originals.all_keys(name)
 
     def _drop_derivatives(self, name: str) -> None:
         """Best effort: derived keys carry the original's version, so leftovers are never served."""
@@ -419,16 +338,3 @@ def bottom_level(store: ObjectStore) -> ObjectStore:
 def sha_mismatch(info: ObjectInfo, data: bytes) -> bool:
     return info.sha256 is not None and len(data) == info.size and sha256_hex(data) != info.sha256
 
-
-def literal_prefix(pattern: str) -> str:
-    """The literal text every full match of ``pattern`` must start with ('' when unsure)."""
-    if "|" in pattern:
-        return ""
-    out: list[str] = []
-    for i, ch in enumerate(pattern):
-        if ch in _REGEX_META:
-            if ch in "*?{" and out:
-                out.pop()  # the quantifier makes the previous character optional
-            break
-        out.append(ch)
-    return "".join(out)

@@ -1,6 +1,8 @@
 """Liveness, readiness and counters."""
 from __future__ import annotations
 
+import os
+
 from flask import Blueprint, Response, current_app, jsonify
 
 bp = Blueprint("health", __name__)
@@ -20,5 +22,8 @@ def readyz() -> Response:
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    """This worker's counters: derivations made, cache hits, per-level cache figures."""
-    return jsonify(current_app.extensions["image_repo"].stats())
+    """This worker's counters: derivations made, cache hits, per-level cache figures.
+
+    ``pid`` says which worker answered, so a client can add the figures up over workers.
+    """
+    return jsonify(pid=os.getpid(), **current_app.extensions["image_repo"].stats())

@@ -19,14 +19,16 @@ import importlib
 import io
 import struct
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from PIL import Image, ImageCms, ImageFilter, UnidentifiedImageError
 
 from ..errors import PayloadTooLarge, UnprocessableImage, UnsupportedImage
+from . import intermediate as intermediates
 from .formats import INPUT_KINDS, KINDS, Kind, kind_for_pil_format
+from .intermediate import Intermediate, Wish
 from .spec import DerivationSpec
 
 DEFAULT_THUMBNAIL_BOX = (50, 50)
@@ -69,6 +71,8 @@ class Derived:
     content_type: str
     width: int
     height: int
+    intermediate: Intermediate | None = None
+    """Made when derive() was given a Wish and the decoded frame was worth keeping."""
 
 
 # --- opening ---------------------------------------------------------------------------
@@ -314,15 +318,39 @@ def _for_output(im: Image.Image, kind: str) -> Image.Image:
 # --- derive -------------------------------------------------------------------------------
 
 
-def derive(source: bytes, spec: DerivationSpec, *, max_pixels: int, max_output_pixels: int) -> Derived:
-    """Make the image ``spec`` asks for from the original's bytes."""
-    box = (spec.width, spec.height)
+def spec_box(spec: DerivationSpec) -> tuple[int | None, int | None]:
+    """The box ``spec`` fits the image in."""
     if spec.thumbnail and not spec.resizes:
-        box = DEFAULT_THUMBNAIL_BOX
+        return DEFAULT_THUMBNAIL_BOX
+    return (spec.width, spec.height)
+
+
+def resample_target(shown: tuple[int, int], turn: int, spec: DerivationSpec) -> tuple[int, int]:
+    """The size to resample to, in the stored orientation, for an image displayed ``shown`` big."""
+    target = fit_size(shown, spec_box(spec))
+    return (target[1], target[0]) if turn >= 5 else target
+
+
+def derive(
+    source: bytes,
+    spec: DerivationSpec,
+    *,
+    max_pixels: int,
+    max_output_pixels: int,
+    keep: Wish | None = None,
+    stand_in: Intermediate | None = None,
+) -> Derived:
+    """Make the image ``spec`` asks for from the original's bytes.
+
+    ``keep``: also return an intermediate of the decoded frame (imaging/intermediate.py).
+    ``stand_in``: ``source`` is that intermediate, not the original: sizes are computed
+    from the original's displayed size and the EXIF turn it records.
+    """
+    box = spec_box(spec)
     with open_image(source, max_pixels=max_pixels) as (im, kind):
-        turn = orientation(im)
+        turn = orientation(im) if stand_in is None else stand_in.turn
         swapped = turn >= 5
-        shown = (im.height, im.width) if swapped else im.size
+        shown = stand_in.shown if stand_in is not None else (im.height, im.width) if swapped else im.size
         target = fit_size(shown, box)
         if target[0] * target[1] > max_output_pixels:
             raise PayloadTooLarge(
@@ -330,14 +358,29 @@ def derive(source: bytes, spec: DerivationSpec, *, max_pixels: int, max_output_p
                 f"{max_output_pixels / 1e6:.1f} megapixels (ask for a smaller xsize/ysize)"
             )
         stored_target = (target[1], target[0]) if swapped else target
-        load_first_frame(im, kind, at_least=stored_target)
+        # An intermediate is decoded at twice the target at least: its DCT scaling on top of
+        # the original's would differ visibly (SSIM ~0.98 vs ~0.995 against the original's result).
+        at_least = stored_target if stand_in is None else (2 * stored_target[0], 2 * stored_target[1])
+        load_first_frame(im, kind, at_least=at_least)
         icc = im.info.get("icc_profile")
+        icc = icc if isinstance(icc, bytes) else None
+        made: list[Intermediate] = []
+
+        def keeping(frame: Image.Image) -> None:
+            """Make the intermediate ``keep`` asks for from the decoded ``frame`` (left as it is)."""
+            assert keep is not None
+            kept = intermediates.make(frame, keep, target=stored_target, source_kind=kind.name,
+                                      source_pixels=shown[0] * shown[1], turn=turn, shown=shown, icc=icc)
+            if kept is not None:
+                made.append(kept)
+
         try:
-            out = _process(im, spec, stored_target, turn, icc if isinstance(icc, bytes) else None)
+            out = _process(im, spec, stored_target, turn, icc, keeping if keep is not None else None)
             try:
                 buf = io.BytesIO()
                 out.save(buf, KINDS[spec.kind].pil_format, **_save_params(spec.kind, out))
-                return Derived(buf.getvalue(), spec.kind, KINDS[spec.kind].content_type, out.width, out.height)
+                return Derived(buf.getvalue(), spec.kind, KINDS[spec.kind].content_type, out.width, out.height,
+                               made[0] if made else None)
             finally:
                 out.close()
         except DECODE_ERRORS as exc:
@@ -345,7 +388,12 @@ def derive(source: bytes, spec: DerivationSpec, *, max_pixels: int, max_output_p
 
 
 def _process(
-    im: Image.Image, spec: DerivationSpec, target: tuple[int, int], turn: int, icc: bytes | None
+    im: Image.Image,
+    spec: DerivationSpec,
+    target: tuple[int, int],
+    turn: int,
+    icc: bytes | None,
+    keeping: Callable[[Image.Image], None] | None = None,
 ) -> Image.Image:
     """The decoded frame ``im`` resampled, turned, coloured, sharpened, in the output's mode.
 
@@ -362,6 +410,8 @@ def _process(
             out = new
 
     step(_resamplable(out))
+    if keeping is not None:
+        keeping(out)
     if out.size != target:
         step(out.resize(target, Image.Resampling.LANCZOS, reducing_gap=2.0))
     if turn in ORIENTATION_TRANSPOSE:

@@ -1,0 +1,197 @@
+"""Finding originals: listing names (RE2), looking one up, and what a worker remembers of it.
+
+Split out of service.py: this is the part of the flow that talks to the originals store
+about *which* object holds an image and which version of it is current. The fast path
+(fastpath.py) uses the same lookup, so a cache hit is answered only after the same
+check of the original's version that the service makes.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+import re2
+
+from . import names
+from .errors import ImageRepoError, InvalidRequest, NotFound, StorageUnavailable
+from .imaging.formats import KINDS, Kind
+from .settings import Settings
+from .storage.base import ObjectInfo, ObjectStore, content_version
+
+log = logging.getLogger("image_repo.service")
+
+_REGEX_META = frozenset(".^$*+?{}[]\\|()")
+_KIND_ORDER = {name: i for i, name in enumerate(KINDS)}
+MAX_REMEMBERED = 100_000
+"""Originals a worker keeps what it learned of; past that the table starts over (bounded memory)."""
+
+
+@dataclass(frozen=True)
+class Original:
+    """An image's original as found in the store: where, what, and which version."""
+
+    ref: names.OriginalRef
+    info: ObjectInfo
+
+    @property
+    def name(self) -> str:
+        return self.ref.name
+
+    @property
+    def version(self) -> str:
+        return content_version(self.info)
+
+
+class Originals:
+    """Lookups of originals in one store, remembering each for ``settings.original_stat_ttl`` seconds."""
+
+    def __init__(self, settings: Settings, store: ObjectStore) -> None:
+        self.settings = settings
+        self.store = store
+        self.name_limits = names.NameLimits(settings.max_name_bytes, settings.max_name_depth)
+        self._known: dict[str, tuple[Original, float]] = {}
+        self._lock = threading.Lock()
+
+    def validate_name(self, raw: str) -> str:
+        return names.validate_name(raw, self.name_limits)
+
+    # -- listing -------------------------------------------------------------------------
+    def list_names(self, regex: str | None = None, prefix: str = "") -> list[str]:
+        """Names of every original under ``prefix`` whose whole name ``regex`` matches (RE2)."""
+        matcher = self._compile(regex) if regex is not None else None
+        listing_prefix = prefix
+        if matcher is not None:
+            literal = literal_prefix(regex or "")
+            if literal.startswith(prefix):
+                listing_prefix = literal
+            elif not prefix.startswith(literal):
+                return []
+        found: set[str] = set()
+        parse = names.parse_original_key
+        fullmatch = matcher.fullmatch if matcher is not None else None
+        for info in self.store.list(listing_prefix):
+            ref = parse(info.key)
+            if ref is None or not ref.name.startswith(prefix):
+                continue
+            if fullmatch is None or fullmatch(ref.name):
+                found.add(ref.name)
+        return sorted(found)
+
+    def _compile(self, regex: str) -> "re2._Regexp":
+        if len(regex) > self.settings.max_regex_length:
+            raise InvalidRequest(f"regex: longer than {self.settings.max_regex_length} characters")
+        try:
+            options = re2.Options()
+            options.log_errors = False
+            return re2.compile(regex, options)
+        except re2.error as exc:
+            raise InvalidRequest(f"regex: invalid pattern: {exc}") from None
+
+    # -- one original --------------------------------------------------------------------
+    def find(self, name: str) -> Original | None:
+        """The original of ``name``, or None. Trusts what it learned for ``original_stat_ttl`` seconds."""
+        now = time.monotonic()
+        cached = self._known.get(name)  # a dict read is atomic; writes take the lock
+        if cached is not None:
+            original, seen = cached
+            if now - seen < self.settings.original_stat_ttl:
+                return original
+            try:
+                info = self.store.stat(original.ref.key)
+            except StorageUnavailable:
+                # What we last knew still names the right derivatives: cached ones can be served.
+                log.warning("store unavailable; using what was last known of %s", name)
+                return original
+            if info is not None:
+                if info != original.info:
+                    original = Original(original.ref, info)
+                self.remember(name, original, now)
+                return original
+        found = self._search(name)
+        if found is None:
+            self.forget(name)
+        else:
+            self.remember(name, found, now)
+        return found
+
+    def _search(self, name: str) -> Original | None:
+        refs = [
+            ref
+            for info in self.store.list(name + ".")
+            if (ref := names.parse_original_key(info.key)) is not None and ref.name == name
+        ]
+        if not refs:
+            legacy = names.legacy_original_key(name, "x").rsplit(".", 1)[0]
+            refs = [
+                ref
+                for info in self.store.list(legacy)
+                if (ref := names.parse_original_key(info.key)) is not None and ref.name == name
+            ]
+        refs.sort(key=lambda r: (r.legacy, _KIND_ORDER.get(r.kind.name, 99), r.key))
+        for ref in refs:
+            info = self.store.stat(ref.key)
+            if info is not None:
+                return Original(ref, info)
+        return None
+
+    def remember(self, name: str, original: Original, when: float) -> None:
+        with self._lock:
+            if len(self._known) > MAX_REMEMBERED:
+                self._known.clear()
+            self._known[name] = (original, when)
+
+    def forget(self, name: str) -> None:
+        with self._lock:
+            self._known.pop(name, None)
+
+    def get(self, name: str) -> Original:
+        original = self.find(name)
+        if original is None:
+            raise NotFound(f"Image '{name}' not found")
+        return original
+
+    def resolve_path(self, path: str) -> tuple[Original, Kind | None]:
+        """The image a GET path names: the exact name first, else the name less a known extension."""
+        exact_error: ImageRepoError | None = None
+        try:
+            name = self.validate_name(path)
+            original = self.find(name)
+            if original is not None:
+                return original, None
+        except InvalidRequest as exc:
+            exact_error = exc
+        stem, kind = names.split_extension(path)
+        if kind is not None and kind.name in KINDS:
+            original = self.find(self.validate_name(stem))
+            if original is not None:
+                return original, kind
+        if exact_error is not None:
+            raise exact_error
+        raise NotFound(f"Image '{path}' not found")
+
+    def all_keys(self, name: str) -> list[names.OriginalRef]:
+        """Every stored form of ``name``'s original (current and 2016 layout)."""
+        legacy = names.legacy_original_key(name, "x").rsplit(".", 1)[0]
+        refs = []
+        for prefix in (name + ".", legacy):
+            for info in self.store.list(prefix):
+                ref = names.parse_original_key(info.key)
+                if ref is not None and ref.name == name and ref not in refs:
+                    refs.append(ref)
+        return refs
+
+
+def literal_prefix(pattern: str) -> str:
+    """The literal text every full match of ``pattern`` must start with ('' when unsure)."""
+    if "|" in pattern:
+        return ""
+    out: list[str] = []
+    for ch in pattern:
+        if ch in _REGEX_META:
+            if ch in "*?{" and out:
+                out.pop()  # the quantifier makes the previous character optional
+            break
+        out.append(ch)
+    return "".join(out)
