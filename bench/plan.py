@@ -46,7 +46,7 @@ FULL = Plan(
     rss_checkpoints=(1000, 5000),
     load_s=25.0,
     hot_s=10.0,
-    hot_rounds=2,
+    hot_rounds=3,
 )
 
 QUICK = Plan(

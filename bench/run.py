@@ -164,9 +164,11 @@ def main() -> int:
 
     log(f"image_repo benchmark ({plan.name}), output in {run_dir}")
     log("setup")
-    # Derived images from an earlier run would make "cold" requests hits: start from none.
-    for d in ("cache", "disk_cache"):
-        shutil.rmtree(data / d, ignore_errors=True)
+    # Anything a server kept from an earlier run (derived images, intermediates, indexes)
+    # would make "cold" requests warm: keep only the originals and our own markers.
+    for child in data.iterdir() if data.exists() else []:
+        if child.name != "originals" and not child.name.endswith(".done"):
+            shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
     sets = plan.image_sets()
     bases = images.ensure_bases(out / "bases", log)
     dataset.fill(originals, list(sets.values()), bases, log)
