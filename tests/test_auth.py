@@ -163,3 +163,13 @@ def test_one_warning_when_writes_are_open_on_a_reachable_address(tmp_path, monke
     assert len(warnings) == (1 if warned else 0)
     for record in caplog.records:
         assert WRITE not in record.getMessage()
+
+
+def test_the_original_with_its_metadata_needs_a_write_token(settings):
+    settings.write_tokens = [WRITE]
+    client = create_app(settings).test_client()
+    client.put("/images/p", data=make_jpeg(60, 40, gps=True), headers=bearer(WRITE))
+    assert_401(client.get("/images/p?original=true"))
+    assert_401(client.get("/images/p?original=true", headers=bearer(READ)))
+    assert client.get("/images/p?original=true", headers=bearer(WRITE)).status_code == 200
+    assert client.get("/images/p?original=false").status_code == 200

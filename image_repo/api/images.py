@@ -17,7 +17,7 @@ from .. import signing
 from . import guard
 from ..errors import InvalidRequest, PayloadTooLarge, Unauthorized
 from ..imaging.formats import KINDS
-from ..imaging.spec import DerivationSpec, QueryOptions, parse_bool, parse_query
+from ..imaging.spec import FALSE_WORDS, DerivationSpec, QueryOptions, parse_bool, parse_query
 from ..service import ImageService, Original
 from ..zipstream import stream_zip
 
@@ -36,7 +36,8 @@ def service() -> ImageService:
 def check_token() -> None:
     """Bearer tokens, when configured: write tokens for writes; read (or write) tokens for reads."""
     settings = service().settings
-    writing = request.method in WRITE_METHODS
+    # original=true serves the stored bytes with their EXIF/GPS intact: an uploader's check, so a writer's right.
+    writing = request.method in WRITE_METHODS or request.args.get("original", "false") not in FALSE_WORDS
     allowed = settings.write_tokens if writing else settings.read_tokens
     if not allowed:
         return
