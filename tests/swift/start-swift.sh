@@ -215,7 +215,7 @@ ENV
 }
 
 main() {
-    local t0=$SECONDS ready storage_url
+    local t0=$EPOCHREALTIME ready storage_url
     ensure_venv
     # Restart cleanly if a previous run left servers in this state dir; the data stays.
     "$SWIFT_HERE/stop-swift.sh"
@@ -232,7 +232,7 @@ main() {
     storage_url=$("$SWIFT_VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["storage_url"])' <<<"$ready")
     credentials "$storage_url" | sed "s/^\([A-Z0-9_]*\)=\(.*\)$/export \1='\2'/" >"$STATE/env.sh"
     credentials "$storage_url"
-    log "ready in $((SECONDS - t0)) s at http://127.0.0.1:$PROXY_PORT (state $STATE)"
+    log "ready in $(awk "BEGIN {printf \"%.2f\", $EPOCHREALTIME - $t0}") s at http://127.0.0.1:$PROXY_PORT (state $STATE)"
 }
 
 main "$@"
