@@ -201,3 +201,10 @@ def _safe_url(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     host, slash, path = rest.partition("/")
     return f"{scheme}{sep}{host.rpartition('@')[2]}{slash}{path}" if sep else url
+
+
+# The client commands live in image_repo/client/ (they need no server settings).
+from .client.commands import ingest, upload
+
+main.add_command(upload)
+main.add_command(ingest)
