@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote, unquote, urlsplit
 
 import requests
+import swiftclient.client
 from swiftclient.client import ClientException, Connection
 from swiftclient.utils import generate_temp_url
 
@@ -22,6 +23,7 @@ from .base import ObjectInfo, sha256_hex
 from .memory import check_key, check_metadata, guess_content_type
 
 T = TypeVar("T")
+swiftclient.client.logger_settings["reveal_sensitive_prefix"] = 0  # it would log 16 chars of keys and tokens
 _META = "x-object-meta-"
 _SHA256 = "sha256"  # ours: X-Object-Meta-Sha256, never shown as custom metadata
 _V3_OPTIONS = (("tenant_name", "project_name"), ("tenant_id", "project_id"),
@@ -116,9 +118,8 @@ def _run(conn: Connection, what: str, fn: Callable[[Connection], T], secrets: li
         detail = str(e.msg)  # raised by swiftclient itself: bad auth options, no keystoneclient...
     except (requests.exceptions.RequestException, OSError) as e:
         detail = f"{type(e).__name__}: {e}"
-    for secret in secrets:
-        if len(secret) >= 4:  # replacing a one-letter "secret" would only garble the message
-            detail = detail.replace(secret, "***")
+    for secret in (s for s in secrets if len(s) >= 4):  # a one-letter "secret" would only garble it
+        detail = detail.replace(secret, "***")
     raise StorageUnavailable(f"swift {what}: {detail}") from None
 
 
@@ -201,7 +202,7 @@ class SwiftStore:
             metadata: Mapping[str, str] | None = None) -> ObjectInfo:
         """Store ``data`` whole or not at all: Swift checks it against our MD5 (``etag=``)."""
         check_key(key)
-        meta, data = check_metadata(metadata), bytes(data)
+        meta, data = check_metadata(metadata), bytes(data)  # a caller's bytearray must not change under us
         md5, sha = _md5_hex(data), sha256_hex(data)
         content_type = content_type or guess_content_type(key)
         headers = {**{f"X-Object-Meta-{k}": v for k, v in meta.items() if k != _SHA256}, "X-Object-Meta-Sha256": sha}
@@ -252,8 +253,7 @@ class SwiftStore:
                     yield ObjectInfo(key=o["name"][len(self.prefix):], size=int(o.get("bytes", 0)),
                                      content_type=o.get("content_type"), etag=o.get("hash"),
                                      modified=_timestamp(listing=o.get("last_modified")))
-            # Only an empty page surely ends it: the server may cap pages below our page_size.
-            if not page or (self.page_size and len(page) < self.page_size):
+            if not page or (self.page_size and len(page) < self.page_size):  # no page_size: only an empty page ends
                 return
             marker = page[-1].get("name") or page[-1].get("subdir")
 

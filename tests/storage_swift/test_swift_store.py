@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import socket
 import threading
 import time
@@ -180,11 +181,20 @@ def test_unreachable_proxy_is_storage_unavailable_without_secrets(swift_server):
     assert "secret-token-456" not in str(e.value)
 
 
-def test_wrong_key_is_storage_unavailable(swift_server):
-    store = SwiftStore.from_url("swift://c", swift_settings_for(swift_server, key="wrong-key-789"))
-    with pytest.raises(StorageUnavailable, match="not authorised") as e:
+def test_wrong_key_is_storage_unavailable_and_never_logged(swift_server, caplog):
+    key = "wrong-key-789-long-enough-to-show"
+    store = SwiftStore.from_url("swift://c", swift_settings_for(swift_server, key=key))
+    with caplog.at_level(logging.DEBUG), pytest.raises(StorageUnavailable, match="not authorised") as e:
         store.get("a.jpg")
-    assert "wrong-key-789" not in str(e.value)
+    assert "wrong-key" not in str(e.value) and "wrong-key" not in repr(store)
+    assert "REQ: curl" in caplog.text and "wrong-key" not in caplog.text  # swiftclient logs the request
+
+
+def test_tokens_never_logged(swift_store, caplog):
+    with caplog.at_level(logging.DEBUG), pytest.raises(NotFound):
+        swift_store.get("missing.jpg")  # swiftclient logs a failed request with its headers
+    token = swift_store._conn().token
+    assert "X-Auth-Token" in caplog.text and token[:8] not in caplog.text
 
 
 def test_expired_token_is_renewed(swift_server, swift_store):
