@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import socket
 import threading
 import time
@@ -202,3 +203,17 @@ def test_expired_token_is_renewed(swift_server, swift_store):
     # As if it had expired (an "AUTH_ftk" Fernet token: tempauth would look any other up in memcache).
     swift_store._conn().token = "AUTH_ftkgAAAAABnot-a-valid-token"
     assert swift_store.get("r.jpg") == b"r"
+
+
+def test_a_forked_worker_gets_its_own_connection(swift_store):
+    # Gunicorn forks workers after the app (and maybe a store) was made: sharing the parent's
+    # socket would interleave two processes' requests on one connection.
+    swift_store.put("f.jpg", b"before fork")
+    parent_conn = swift_store._conn()
+    pid = os.fork()
+    if pid == 0:  # the child: exit status says whether it got a fresh, working connection
+        ok = swift_store._conn() is not parent_conn and swift_store.get("f.jpg") == b"before fork"
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert swift_store._conn() is parent_conn and swift_store.get("f.jpg") == b"before fork"
