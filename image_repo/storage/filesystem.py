@@ -17,10 +17,11 @@ guessed from the extension and no metadata; ``stat()`` is authoritative.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import stat as stat_mod
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 
 from cachetools import LRUCache
@@ -296,6 +297,61 @@ class FileStore:
         if self.fsync:
             os.fsync(d)
         return st
+
+    # -- streaming (for imports larger than memory) --------------------------------------
+
+    def iter_get(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        """The file's bytes a chunk at a time; NotFound if absent."""
+        segs = key_segments(key)
+        with self._errors("read", key):
+            try:
+                fds = self._open_dirs(segs, create=False)
+                try:
+                    fd = os.open(segs[-1], READ_FLAGS, dir_fd=fds[-1])
+                finally:
+                    _close_all(fds)
+            except OSError as e:
+                if e.errno in NOT_THERE:
+                    raise NotFound(f"no object {key!r}") from None
+                raise
+        with os.fdopen(fd, "rb", buffering=0) as f:
+            while chunk := f.read(chunk_size):
+                yield chunk
+
+    def put_stream(
+        self, key: str, chunks: Iterable[bytes], content_type: str | None = None, metadata: Mapping[str, str] | None = None
+    ) -> ObjectInfo:
+        """put() of a body too large for memory: written as ``chunks`` come, hashed on the way; atomic like put()."""
+        segs, base = key_segments(key), key_segments(key)[-1]
+        meta, ctype = check_metadata(metadata), content_type or guess_content_type(key)
+        digest = hashlib.sha256()
+        with self._errors("write", key):
+            fds = self._open_dirs(segs, create=True)
+            d, tmp, stmp = fds[-1], temp_name(base), temp_name(base)
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=d)
+                with os.fdopen(fd, "wb") as f:
+                    for chunk in chunks:
+                        digest.update(chunk)
+                        f.write(chunk)
+                    f.flush()
+                    if self.fsync:
+                        os.fsync(f.fileno())
+                    st = os.fstat(f.fileno())
+                ident = (st.st_ino, st.st_size, st.st_mtime_ns)
+                write_new(d, stmp, encode_sidecar(ident, digest.hexdigest(), ctype, meta), self.fsync)
+                os.replace(stmp, sidecar_name(base), src_dir_fd=d, dst_dir_fd=d)  # sidecar first, as in put()
+                os.replace(tmp, base, src_dir_fd=d, dst_dir_fd=d)
+            except BaseException:
+                for name in (tmp, stmp):
+                    try:
+                        os.unlink(name, dir_fd=d)
+                    except OSError:
+                        pass
+                raise
+            finally:
+                _close_all(fds)
+        return ObjectInfo(key, st.st_size, ctype, digest.hexdigest(), None, st.st_mtime, meta)
 
     def delete(self, key: str) -> None:
         """Remove the file and its sidecar, then prune empty parents up to the root."""
