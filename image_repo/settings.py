@@ -110,6 +110,8 @@ class Settings:
     url_key: str | None = setting(None, "Key that signs url=true URLs (required for url=true; no default).", secret=True)
     url_lifetime: int = setting(172800, "Seconds a url=true URL stays valid.")
     max_upload_bytes: int = setting(100 * 2**20, "Largest upload accepted, in bytes.")
+    max_import_bytes: int = setting(16 * 2**30, "Largest original accepted through a direct-to-store import (POST /imports), in bytes.")
+    import_lifetime: int = setting(86400, "Seconds an import may wait for its bytes before it expires and its staging object is removed.")
     max_pixels: int = setting(100_000_000, "Largest original accepted, in pixels (decompression-bomb guard).")
     max_output_pixels: int = setting(50_000_000, "Largest derived image made, in pixels.")
     max_zip_images: int = setting(200, "Most images in one zip answer.")
