@@ -13,13 +13,13 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from gunicorn.app.base import BaseApplication  # noqa: E402
+from gunicorn.app.base import BaseApplication
 
-from image_repo.gunicorn_app import gunicorn_options  # noqa: E402
-from image_repo.settings import load_settings  # noqa: E402
+from image_repo.gunicorn_app import gunicorn_options
+from image_repo.settings import load_settings
 
 
-class BareApplication(BaseApplication):  # type: ignore[misc]
+class BareApplication(BaseApplication):
     def __init__(self, options: dict[str, Any]) -> None:
         self.options = options
         super().__init__()

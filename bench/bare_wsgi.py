@@ -7,9 +7,10 @@ The body and headers come from files/variables the benchmark writes before start
 from __future__ import annotations
 
 import os
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
-_BODY = open(os.environ["BENCH_BODY_FILE"], "rb").read()
+with open(os.environ["BENCH_BODY_FILE"], "rb") as _fh:
+    _BODY = _fh.read()
 _HEADERS = [
     ("Content-Type", os.environ.get("BENCH_CONTENT_TYPE", "image/jpeg")),
     ("Content-Length", str(len(_BODY))),

@@ -1,6 +1,7 @@
 """Issue #5's goals, each a ratio of figures measured side by side in this run."""
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from report import Goal
@@ -12,7 +13,7 @@ def _cpu(facts: dict[str, Any], ours: str, ref: str | None = None, ref_ms: float
     """The same comparison in server CPU per request (immune to a noisy neighbour): ref ms / our ms."""
     a = facts.get(f"cpu:{ours}")
     b = ref_ms if ref_ms is not None else facts.get(f"cpu:{ref}") if ref else None
-    if not a or not b or a != a or b != b:
+    if not a or not b or math.isnan(a) or math.isnan(b):
         return ""
     return f"; CPU/req {b:.2f} / {a:.2f} ms = {b / a:.2f}"
 

@@ -17,9 +17,9 @@ import os
 import random
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
@@ -48,9 +48,9 @@ def photo(w: int, h: int, seed: int = 1, grain: float = 11.5) -> Image.Image:
     rnd = random.Random(seed)
     # Low-frequency colour field: coarse noise, upscaled smoothly.
     cw, ch = max(2, w // 400), max(2, h // 400)
-    img = Image.merge("RGB", [Image.effect_noise((cw, ch), 60) for _ in range(3)]).resize((w, h), Image.BICUBIC)
+    img = Image.merge("RGB", [Image.effect_noise((cw, ch), 60) for _ in range(3)]).resize((w, h), Image.Resampling.BICUBIC)
     # Mid-frequency "foliage" texture.
-    tex = Image.effect_noise((max(1, w // 8), max(1, h // 8)), 40).resize((w, h), Image.BILINEAR)
+    tex = Image.effect_noise((max(1, w // 8), max(1, h // 8)), 40).resize((w, h), Image.Resampling.BILINEAR)
     img = Image.blend(img, Image.merge("RGB", [tex] * 3), 0.35)
     # Vertical light falloff.
     falloff = Image.linear_gradient("L").resize((w, h)).point(lambda v: 255 - v // 2)

@@ -19,8 +19,9 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
+from typing import Any
 
 CACHE_HEADER = "X-Image-Repo-Cache"
 
@@ -49,7 +50,7 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
     """Nearest-rank percentile of an already sorted list."""
     if not sorted_values:
         return float("nan")
-    rank = max(1, min(len(sorted_values), int(round(q / 100 * len(sorted_values) + 0.5))))
+    rank = max(1, min(len(sorted_values), round(q / 100 * len(sorted_values) + 0.5)))
     return sorted_values[rank - 1]
 
 
@@ -224,7 +225,7 @@ def parse_wrk(out: str) -> LoadResult:
         raise RuntimeError("unexpected wrk output:\n" + out)
     requests = int(req.group(1))
     elapsed = _ms(req.group(2) + req.group(3)) / 1000
-    dist = dict(re.findall(r"^\s+(50|99)(?:\.0+)?%\s+(\S+)", out, re.M))
+    dist = dict(re.findall(r"^\s+(50|99)(?:\.0+)?%\s+(\S+)", out, re.MULTILINE))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     errors = int(non2xx.group(1)) if non2xx else 0
@@ -249,7 +250,7 @@ def run_wrk(
     wrk: str, url: str, *, connections: int, duration: float, headers: Mapping[str, str] | None = None
 ) -> LoadResult:
     """``wrk -t1 -cC -dD --latency`` (one thread: it shares the cores with the server)."""
-    cmd = [wrk, "-t1", f"-c{connections}", f"-d{max(1, int(round(duration)))}s", "--latency", "--timeout", "10s"]
+    cmd = [wrk, "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency", "--timeout", "10s"]
     for k, v in (headers or {}).items():
         cmd += ["-H", f"{k}: {v}"]
     cmd.append(url)
@@ -276,7 +277,7 @@ class _Repeat(Sequence[str]):
     def __len__(self) -> int:
         return 1 << 40
 
-    def __getitem__(self, i):  # type: ignore[no-untyped-def]
+    def __getitem__(self, i: Any) -> Any:
         return self.path
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from servers import Running, free_port, start
 
@@ -28,7 +28,7 @@ def ensure_venv(venv: Path, log: Callable[[str], None] = print, timeout: float =
         if not (venv / "bin" / "python").exists():
             subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=120)
         pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-        done = subprocess.run([*pip, VERSION_SPEC], capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run([*pip, VERSION_SPEC], check=False, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return None, f"pip install {VERSION_SPEC} took more than {timeout:.0f} s"
     except (OSError, subprocess.CalledProcessError) as e:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import shutil
@@ -44,16 +45,16 @@ def ensure_interpreter() -> None:
 ensure_interpreter()
 sys.path.insert(0, str(BENCH_DIR))
 
-import dataset  # noqa: E402
-import goals as goals_mod  # noqa: E402
-import images  # noqa: E402
-import load  # noqa: E402
-import peer_thumbor  # noqa: E402
-import procs  # noqa: E402
-import scenarios  # noqa: E402
-import servers  # noqa: E402
-from plan import FULL, QUICK, Plan  # noqa: E402
-from report import Row, goals_table, rows_table  # noqa: E402
+import dataset
+import goals as goals_mod
+import images
+import load
+import peer_thumbor
+import procs
+import scenarios
+import servers
+from plan import FULL, QUICK, Plan
+from report import Row, goals_table, rows_table
 
 
 def parse_args() -> argparse.Namespace:
@@ -90,13 +91,14 @@ def environment(wrk: str | None, thumbor_exe: Path | None) -> dict[str, str]:
 
     def cmd(args: list[str]) -> str:
         try:
-            return subprocess.run(args, capture_output=True, text=True, timeout=20).stdout.strip().splitlines()[0]
+            return subprocess.run(args, check=False, capture_output=True, text=True, timeout=20).stdout.strip().splitlines()[0]
         except (OSError, subprocess.SubprocessError, IndexError):
             return "?"
 
     cpu = "?"
     try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
     env = {
@@ -120,7 +122,7 @@ def jsonable(value: Any) -> Any:
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
-    if isinstance(value, float) and value != value:
+    if isinstance(value, float) and math.isnan(value):
         return None
     return value
 
@@ -135,7 +137,7 @@ class Phases:
         self.b.log(f"[{time.monotonic() - self.t0:5.0f} s] {title}")
         try:
             return fn(*args)
-        except Exception as e:  # a phase's failure is a finding to report, not a reason to stop
+        except Exception as e:  # noqa: BLE001 - a phase's failure is a finding to report, not a reason to stop
             msg = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
             self.b.log(f"  FAILED: {msg}")
             if isinstance(e, servers.StartError):
@@ -155,12 +157,10 @@ def main() -> int:
     data = out / f"data-v{images.GENERATOR_VERSION}"
     originals = data / "originals"
     run_dir.mkdir(parents=True, exist_ok=True)
-    log_file = open(run_dir / "log.txt", "w")
-
     def log(msg: str) -> None:
         print(msg, flush=True)
-        log_file.write(msg + "\n")
-        log_file.flush()
+        with open(run_dir / "log.txt", "a") as fh:
+            fh.write(msg + "\n")
 
     log(f"image_repo benchmark ({plan.name}), output in {run_dir}")
     log("setup")
@@ -241,9 +241,9 @@ def main() -> int:
     text = "\n".join([
         "",
         f"image_repo benchmark ({plan.name}): " + "; ".join(f"{k} {v}" for k, v in env.items()),
-        f"server: {args.workers} Gunicorn workers, settings {json.dumps({k: v for k, v in config.items() if k != 'data_dir'})}, "
-        f"access log {'off (-q)' if args.quiet_server else 'on'}; load concurrency {b.concurrency} (URL lists), "
-        f"{8 * args.workers} connections (wrk)",
+        (f"server: {args.workers} Gunicorn workers, settings {json.dumps({k: v for k, v in config.items() if k != 'data_dir'})}, "
+         f"access log {'off (-q)' if args.quiet_server else 'on'}; load concurrency {b.concurrency} (URL lists), "
+         f"{8 * args.workers} connections (wrk)"),
         *([warning] if warning else []),
         "",
         rows_table(b.rows),

@@ -10,9 +10,10 @@ import json
 import random
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import quote, urlencode
 
 import load
@@ -153,7 +154,12 @@ def hot(b: Bench, servers: dict[str, Running], runs: dict[str, tuple[str, str, d
     for r in range(b.plan.hot_rounds):
         for name, (srv, path, headers) in runs.items():
             b.log(f"  {name}: round {r + 1}/{b.plan.hot_rounds}, {b.plan.hot_s:.0f} s")
-            per[name].append(measured(servers[srv], lambda: _hot_once(b, servers[srv], path, headers, conns, b.plan.hot_s)))
+            target = servers[srv]
+
+            def once(t: Running = target, p: str = path, h: dict[str, str] = headers) -> LoadResult:
+                return _hot_once(b, t, p, h, conns, b.plan.hot_s)
+
+            per[name].append(measured(target, once))
     for name, results in per.items():
         ordered = sorted(results, key=lambda t: ok_rps(t[0]))
         result, window, rss = ordered[(len(ordered) - 1) // 2]

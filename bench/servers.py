@@ -14,9 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 import procs
+import yaml
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
