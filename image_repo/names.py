@@ -61,6 +61,11 @@ def validate_name(raw: str, limits: NameLimits = NameLimits()) -> str:
             raise InvalidRequest(f"name: segment {seg!r} may not start with '.'")
     if _LEGACY_SUFFIX.search(segments[-1]):
         raise InvalidRequest("name: may not end in '+op(...)', which names a derivative")
+    # The key must name this image again: 'a+t(b/c)' would be read back as a 2016 key (a
+    # derivative, so never found again; or, with '+original(', another image's original).
+    ref = parse_original_key(original_key(name, "jpg"))
+    if ref is None or ref.name != name:
+        raise InvalidRequest("name: '+op(...)' here makes its key read as a 2016 derived image's; rename it")
     return name
 
 

@@ -43,6 +43,8 @@ BAD_NAMES = [
     "a/.d/x",
     "   ",
     "photo+thumbnail(50x50)",
+    "xse=+t(umbnail/50x50)",  # found by fuzz/fuzz_parsers.py: its key read back as a 2016 derivative
+    "a+original(b/c)",  # would list as the image 'a'
 ]
 
 
