@@ -6,8 +6,9 @@ import atexit
 from flask import Flask
 from werkzeug.routing import PathConverter
 
-from .api import errors, health, images
+from .api import errors, health, images, imports
 from .cache.tiered import build_cache
+from .fastpath import FastPath
 from .service import ImageService
 from .settings import Settings
 from .storage.base import ObjectStore
@@ -38,11 +39,14 @@ def create_app(
 
     originals = store or open_store(settings.store_url(), settings)
     cache = build_cache(settings, cache_store or open_store(settings.cache_store_url(), settings))
-    app.extensions["image_repo"] = ImageService(settings, originals, cache)
+    service = app.extensions["image_repo"] = ImageService(settings, originals, cache)
+    # Memory-cache hits and 304s are answered in front of Flask; all else goes through it.
+    app.wsgi_app = FastPath(app.wsgi_app, service)  # type: ignore[method-assign]
     atexit.register(cache.close)  # finish writing derivatives behind answers before a worker exits
 
     errors.register(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(images.signed_bp)
     app.register_blueprint(images.bp, url_prefix="/" + app.config["IMAGE_REPO_BASE"])
+    imports.register(app)  # /imports: direct-to-store uploads
     return app

@@ -71,16 +71,19 @@ class ImageService:
         running = settings.max_concurrent_derivations or max(1, settings.threads)
         self._limiter = Limiter(running, settings.max_queued_derivations)
         self._counters = {"derivations": 0, "cache_hits": 0, "uploads": 0, "deletes": 0,
-                          "from_intermediate": 0, "intermediates_kept": 0}
+                          "from_intermediate": 0, "intermediates_kept": 0, "fast_hits": 0}
         self._counter_lock = threading.Lock()
 
     # -- names ---------------------------------------------------------------------------
     def validate_name(self, raw: str) -> str:
         return self.originals.validate_name(raw)
 
-    def _count(self, counter: str) -> None:
+    def count(self, counter: str) -> None:
+        """Add one to ``counter`` (of /metrics; the fast path counts its hits here too)."""
         with self._counter_lock:
             self._counters[counter] += 1
+
+    _count = count
 
     def counters(self) -> dict[str, int]:
         with self._counter_lock:
