@@ -6,7 +6,7 @@ import atexit
 from flask import Flask
 from werkzeug.routing import PathConverter
 
-from .api import errors, health, images
+from .api import errors, health, images, imports
 from .cache.tiered import build_cache
 from .fastpath import FastPath
 from .service import ImageService
@@ -48,4 +48,5 @@ def create_app(
     app.register_blueprint(health.bp)
     app.register_blueprint(images.signed_bp)
     app.register_blueprint(images.bp, url_prefix="/" + app.config["IMAGE_REPO_BASE"])
+    imports.register(app)  # /imports: direct-to-store uploads
     return app
