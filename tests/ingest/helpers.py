@@ -5,8 +5,10 @@ import hashlib
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import requests
@@ -60,4 +62,35 @@ def job_records(state: Path) -> list[dict]:
             out.append(json.loads(line))
         except ValueError:
             pass
+    return out
+
+
+def run_and_kill(args: list[str], state: Path, kill_after: list[int]) -> None:
+    """Run the CLI, SIGKILL it once its job file has recorded ``n`` files done, for each ``n`` in turn."""
+    for n in kill_after:
+        run = subprocess.Popen([sys.executable, "-m", "image_repo", *args], env=cli_env(state),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and run.poll() is None:
+            jobs = list((state / "image_repo" / "jobs").glob("*.jsonl"))
+            if jobs and jobs[0].read_text().count('"t":"done"') >= n:
+                break
+            time.sleep(0.01)
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+
+
+def worker_peak_rss(server_pid: int) -> dict[int, int]:
+    """Peak resident memory (VmHWM, bytes) of each child of the Gunicorn master ``server_pid``."""
+    out = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            status = Path(f"/proc/{entry}/status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if fields.get("PPid", "").strip() == str(server_pid) and "VmHWM" in fields:
+            out[int(entry)] = int(fields["VmHWM"].split()[0]) * 1024
     return out
