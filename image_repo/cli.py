@@ -203,6 +203,48 @@ def _safe_url(url: str) -> str:
     return f"{scheme}{sep}{host.rpartition('@')[2]}{slash}{path}" if sep else url
 
 
+@main.group("imports")
+def imports_group() -> None:
+    """Direct-to-store imports: housekeeping."""
+
+
+@imports_group.command("clean")
+@click.pass_context
+def imports_clean(ctx: click.Context) -> None:
+    """Expire unfinished imports (removing their staging objects) and finish ones a stopped server left."""
+    from .app import create_app
+
+    app = create_app(cli_settings(ctx))
+    counts = app.extensions["image_repo_imports"].clean(wait=True)
+    click.echo(", ".join(f"{n} {what}" for what, n in counts.items()))
+
+
+@main.group("swift")
+def swift_group() -> None:
+    """Swift helpers."""
+
+
+@swift_group.command("set-temp-url-key")
+@click.option("--on", "on", type=click.Choice(["account", "container"]), default="account", show_default=True,
+              help="Set the key on the account (needs an .admin user) or on each store's container.")
+@click.pass_context
+def swift_set_temp_url_key(ctx: click.Context, on: str) -> None:
+    """Make Swift accept the TempURLs this server signs with url_key (url=true, direct imports)."""
+    from .storage.registry import open_store
+    from .storage.swift import SwiftStore, set_temp_url_key
+
+    settings = cli_settings(ctx)
+    if not settings.url_key:
+        raise ConfigError("url_key is not set: it is the key Swift must be given")
+    stores = [open_store(url, settings) for url in dict.fromkeys([settings.store_url(), settings.cache_store_url()])]
+    swift = [s for s in stores if isinstance(s, SwiftStore)]
+    if not swift:
+        raise ConfigError("neither store nor cache_store is a swift:// store")
+    for store in swift[:1] if on == "account" else swift:
+        set_temp_url_key(store, settings.url_key, on=on)
+        click.echo(f"TempURL key set on the {on}" + (f" (container {store.container})" if on == "container" else ""))
+
+
 # The client commands live in image_repo/client/ (they need no server settings).
 from .client.commands import ingest, upload
 
