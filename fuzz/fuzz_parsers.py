@@ -87,7 +87,8 @@ def one_input(data: bytes) -> None:
 
 
 def run_hypothesis(seconds: float) -> None:
-    from hypothesis import HealthCheck, given, settings, strategies as st
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
 
     deadline = time.monotonic() + seconds
     runs = 0

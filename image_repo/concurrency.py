@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator, TypeVar
+from typing import TypeVar, cast
 
 from .errors import Overloaded
 
@@ -27,10 +28,11 @@ class SingleFlight:
             call.done.wait()
             if call.error is not None:
                 raise call.error
-            return call.result  # type: ignore[no-any-return]
+            return cast(T, call.result)  # the leader stored work()'s T
         try:
-            call.result = work()
-            return call.result  # type: ignore[no-any-return]
+            result = work()
+            call.result = result
+            return result
         except BaseException as exc:
             call.error = exc
             raise
@@ -41,7 +43,7 @@ class SingleFlight:
 
 
 class _Call:
-    __slots__ = ("done", "result", "error")
+    __slots__ = ("done", "error", "result")
 
     def __init__(self) -> None:
         self.done = threading.Event()

@@ -14,10 +14,10 @@ from typing import IO, Any
 
 from flask import Response, after_this_request, request
 
-from ..errors import InvalidRequest, PayloadTooLarge
-
 # Gunicorn's parse errors for a broken chunked body (gunicorn is a dependency).
 from gunicorn.http.errors import ParseException as _ServerParseError
+
+from ..errors import InvalidRequest, PayloadTooLarge
 
 BODY_TIMEOUT = 30.0
 """Seconds a client may leave a request body stalled before its thread is given back.

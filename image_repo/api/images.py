@@ -14,12 +14,12 @@ from flask import Blueprint, Response, current_app, jsonify, request, stream_wit
 from werkzeug.datastructures import MultiDict
 
 from .. import signing
-from . import guard
 from ..errors import InvalidRequest, PayloadTooLarge, Unauthorized
 from ..imaging.formats import KINDS
 from ..imaging.spec import FALSE_WORDS, DerivationSpec, QueryOptions, parse_bool, parse_query
 from ..service import ImageService, Original
 from ..zipstream import stream_zip
+from . import guard
 
 bp = Blueprint("images", __name__)
 signed_bp = Blueprint("signed", __name__)
@@ -29,7 +29,8 @@ WRITE_METHODS = frozenset({"POST", "PUT", "DELETE"})
 
 
 def service() -> ImageService:
-    return current_app.extensions["image_repo"]  # type: ignore[no-any-return]
+    svc: ImageService = current_app.extensions["image_repo"]
+    return svc
 
 
 @bp.before_request

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-import socket
 
 import pytest
 from gunicorn.http.errors import ChunkMissingTerminator
@@ -36,7 +35,7 @@ def test_a_short_body_raises(size):
 
 
 @pytest.mark.parametrize(
-    "error", [socket.timeout("timed out"), ConnectionResetError(), ChunkMissingTerminator(b"xx"), ValueError("closed")]
+    "error", [TimeoutError("timed out"), ConnectionResetError(), ChunkMissingTerminator(b"xx"), ValueError("closed")]
 )
 def test_stalls_and_broken_encodings_raise(error):
     with pytest.raises(IncompleteBody):

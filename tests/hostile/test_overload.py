@@ -53,9 +53,8 @@ def test_limiter_bounds_running_and_waiting():
         if limiter._waiting == 1:
             break
         threading.Event().wait(0.01)
-    with pytest.raises(Overloaded) as info:
-        with limiter.slot():
-            pass
+    with pytest.raises(Overloaded) as info, limiter.slot():
+        pass
     assert info.value.status == 503 and info.value.headers["Retry-After"]
     release.set()
     first.join(5)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import unicodedata
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from image_repo.errors import InvalidRequest
 from image_repo.imaging.spec import MAX_SIDE, DerivationSpec, parse_query
