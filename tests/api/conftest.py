@@ -44,8 +44,10 @@ def settings(request, tmp_path) -> Settings:
 
 
 @pytest.fixture
-def app(settings: Settings) -> Flask:
-    return create_app(settings)
+def app(settings: Settings):
+    app = create_app(settings)
+    yield app
+    app.extensions["image_repo"].cache.close()  # derivatives written behind land before stores are removed
 
 
 @pytest.fixture
