@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import time
 import zipfile
-from typing import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, cast
 
 
 class _Sink:
@@ -38,17 +39,17 @@ def stream_zip(members: Iterable[tuple[str, Callable[[], bytes]]], on_error: Cal
     sink = _Sink()
     errors: list[str] = []
     stamp = time.localtime()[:6]
-    with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_STORED) as archive:  # type: ignore[arg-type]
+    with zipfile.ZipFile(cast(IO[bytes], sink), mode="w", compression=zipfile.ZIP_STORED) as archive:
         for name, make in members:
             try:
                 data = make()
-            except Exception as exc:  # one bad original must not break the whole answer
+            except Exception as exc:  # noqa: BLE001 - one bad original must not break the whole answer
                 errors.append(on_error(name, exc))
                 continue
-            info = zipfile.ZipInfo(name, date_time=stamp)  # type: ignore[arg-type]
+            info = zipfile.ZipInfo(name, date_time=stamp)
             info.compress_type = zipfile.ZIP_STORED
             archive.writestr(info, data)
             yield sink.take()
         if errors:
-            archive.writestr(zipfile.ZipInfo("ERRORS.txt", date_time=stamp), "\n".join(errors) + "\n")  # type: ignore[arg-type]
+            archive.writestr(zipfile.ZipInfo("ERRORS.txt", date_time=stamp), "\n".join(errors) + "\n")
     yield sink.take()
