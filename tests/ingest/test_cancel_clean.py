@@ -1,0 +1,60 @@
+"""Stopping a running ingest with --cancel, and `image_repo imports clean` expiring forgotten imports."""
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+import yaml
+
+from tests.fixtures.server import running_server
+
+from .helpers import cli, cli_env, job_records, make_tree
+
+
+def staging_files(data: Path) -> list[Path]:
+    return list((data / "originals" / ".imports").glob("*.data"))
+
+
+def test_cancel_stops_the_running_job_and_leaves_no_staging(tmp_path):
+    make_tree(tmp_path / "tree", 300)
+    state = tmp_path / "state"
+    config = {"data_dir": str(tmp_path / "data"), "url_key": "k"}
+    with running_server(config, tmp_path / "server") as server:
+        args = [sys.executable, "-m", "image_repo", "ingest", str(tmp_path / "tree"), "--server", server.url, "-p", "2"]
+        run = subprocess.Popen(args, env=cli_env(state), stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            jobs = list((state / "image_repo" / "jobs").glob("*.jsonl"))
+            if jobs and jobs[0].read_text().count('"t":"done"') >= 20:
+                break
+            time.sleep(0.01)
+        done = cli("ingest", "--cancel", jobs[0].stem, "--server", server.url, state=state)
+        assert done.returncode == 0 and f"job {jobs[0].stem} cancelled" in done.stdout, done.stderr
+        assert run.wait(timeout=30) == 1
+        assert "stopped before the end" in run.stderr.read()
+        records = job_records(state)
+        assert records[-1]["t"] == "cancel"
+        stored = len(requests.get(f"{server.url}/images", timeout=10).json())
+        assert 20 <= stored < 300
+        assert staging_files(tmp_path / "data") == []
+
+
+def test_imports_clean_expires_forgotten_imports(tmp_path):
+    config = {"data_dir": str(tmp_path / "data"), "url_key": "k", "import_lifetime": 1}
+    (tmp_path / "config.yml").write_text(yaml.safe_dump(config))
+    with running_server(config, tmp_path / "server") as server:
+        body = b"\x89PNG" + b"0" * 50
+        rec = requests.post(f"{server.url}/imports", timeout=10, json={
+            "name": "forgotten", "sha256": hashlib.sha256(body).hexdigest(), "size": len(body)}).json()
+        assert requests.put(rec["upload_url"], data=body, timeout=10).status_code == 201
+        assert len(staging_files(tmp_path / "data")) == 1
+        time.sleep(2.1)
+        done = cli("-y", str(tmp_path / "config.yml"), "imports", "clean", state=tmp_path)
+        assert done.returncode == 0 and "1 expired" in done.stdout, done.stdout + done.stderr
+        assert staging_files(tmp_path / "data") == []
+        status = requests.get(f"{server.url}/imports/{rec['id']}", timeout=10).json()
+        assert status["state"] == "failed" and status["reason"].startswith("expired")
