@@ -24,8 +24,16 @@ def cpu_seconds(pid: int) -> float:
     f = _stat_fields(pid)
     if f is None:
         return 0.0
-    # After the name: state(0) ppid(1) ... utime(11) stime(12)
+    # After the name: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14)
     return (int(f[11]) + int(f[12])) / CLK_TCK
+
+
+def reaped_cpu_seconds(pid: int) -> float:
+    """cutime + cstime: the CPU of children this process has waited for (a recycled worker's, say)."""
+    f = _stat_fields(pid)
+    if f is None:
+        return 0.0
+    return (int(f[13]) + int(f[14])) / CLK_TCK
 
 
 def children_map() -> dict[int, list[int]]:
@@ -97,6 +105,7 @@ class CpuWindow:
     loadgen_s: float
     machine_s: float
     wall_s: float
+    restarts: int = 0
 
     @property
     def other_cores(self) -> float:
@@ -120,7 +129,9 @@ class CpuMeter:
     def __init__(self, server_root: int) -> None:
         self.root = server_root
         self.pids = tree(server_root)
+        self.start_workers = set(workers(server_root))
         self.start_cpu = {p: cpu_seconds(p) for p in self.pids}
+        self.start_reaped = {p: reaped_cpu_seconds(p) for p in self.pids}
         self.start_machine = machine_busy_seconds()
         self.start_wall = time.monotonic()
 
@@ -128,9 +139,14 @@ class CpuMeter:
         wall = time.monotonic() - self.start_wall
         machine = machine_busy_seconds() - self.start_machine
         now = tree(self.root)
-        # Processes that appeared during the run (a respawned worker) count from zero.
+        # Workers recycled during the run (Gunicorn max_requests) are gone from the tree, but
+        # their whole lifetime's CPU lands in the master's cutime when it reaps them: count
+        # that, less what they had used before the run. New processes count from zero.
         server = sum(cpu_seconds(p) - self.start_cpu.get(p, 0.0) for p in now)
-        return CpuWindow(server, loadgen_s, machine, wall)
+        server += sum(reaped_cpu_seconds(p) - self.start_reaped.get(p, 0.0) for p in now)
+        server -= sum(cpu for p, cpu in self.start_cpu.items() if p not in now)
+        restarts = len(self.start_workers - set(workers(self.root)))
+        return CpuWindow(server, loadgen_s, machine, wall, restarts)
 
 
 _waits_timed_out = [0]

@@ -35,7 +35,7 @@ from scenarios import image_path
 def environ(path: str, headers: dict[str, str]) -> dict[str, Any]:
     from werkzeug.test import EnvironBuilder
 
-    builder = EnvironBuilder(path=path.split("?")[0], query_string=path.partition("?")[2], headers=headers)
+    builder = EnvironBuilder(path=path.split("?")[0], query_string=path.partition("?")[2], headers=list(headers.items()))
     try:
         return builder.get_environ()
     finally:

@@ -65,6 +65,8 @@ def measured(server: Running, run: Callable[[], LoadResult]) -> tuple[LoadResult
 
 def to_row(scenario: str, result: LoadResult, window: procs.CpuWindow, rss: list[float], note: str = "") -> Row:
     notes = [n for n in (note, result.note) if n]
+    if window.restarts:
+        notes.append(f"{window.restarts} worker(s) recycled during the run")
     if result.errors:
         bad = {s: n for s, n in result.statuses.items() if not 200 <= s < 400}
         notes.append(f"failed: {bad or result.errors}")
