@@ -181,7 +181,7 @@ class ImportService:
         """The client sent the bytes: verify and place them (in the background), waiting up to ``wait`` s."""
         rec = self.get(import_id)
         if rec["state"] == "created":
-            rec["state"] = "uploaded"
+            rec.update(state="uploaded", owner=_owner())  # owned: no other worker takes it over while it lives
             self.save(rec)
         if rec["state"] in ("done", "failed"):
             return rec
@@ -210,8 +210,7 @@ class ImportService:
             if rec["id"] in self._running:
                 return False
         owner = rec.get("owner")
-        return rec["state"] == "uploaded" or not owner or _owner_gone(owner) or \
-            time.time() - rec.get("updated", 0) > STALL
+        return not owner or _owner_gone(owner) or time.time() - rec.get("updated", 0) > STALL
 
     def _start(self, import_id: str) -> Future[None] | None:
         with self._lock:
@@ -246,6 +245,8 @@ class ImportService:
         try:
             key = self._verify_and_place(rec)
         except ImageRepoError as e:
+            if self.load(import_id)["state"] == "done":
+                return  # another process finished it meanwhile (and took the staging object away)
             log.info("import %s (%s) failed: %s", import_id, rec["name"], e.message)
             self._fail(rec, e.message)
             return
@@ -293,7 +294,8 @@ class ImportService:
         copy = getattr(self.store, "copy", None)
         if callable(copy):
             src = self.store.stat(staging)
-            if src is not None and src.sha256 == sha:
+            # The client sent the verified checksum and (if it guessed the kind right) the content type along.
+            if src is not None and src.sha256 == sha and (src.content_type == content_type or data is None):
                 copy(staging, key)  # server-side: the bytes never pass through this server
                 placed = self.store.stat(key)
                 if placed is not None and placed.sha256 == sha and placed.size == src.size:

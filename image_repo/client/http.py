@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import mimetypes
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -132,8 +133,10 @@ class RepoClient:
     def send_bytes(self, url: str, method: str, path: Path, headers: Mapping[str, str]) -> None:
         """PUT the file to a signed URL, streamed from disk (requests streams a file object)."""
         size = path.stat().st_size
+        # The type the stored original will have where the store copies the staging object as it is (Swift).
+        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         self.request(method, url, body=lambda: open(path, "rb"),  # noqa: SIM115 (request() closes it)
-                     headers={**headers, "Content-Length": str(size)}, ok=(200, 201, 204))
+                     headers={"Content-Type": content_type, **headers, "Content-Length": str(size)}, ok=(200, 201, 204))
 
     def complete_import(self, import_id: str) -> dict[str, Any]:
         r = self.request("PUT", f"{self.server}/imports/{quote(import_id)}", json={"complete": True})

@@ -52,7 +52,8 @@ def test_direct_import_through_a_swift_tempurl(swift_repo, swift_server):
         rec = requests.post(f"{server.url}/imports", timeout=10, json={
             "name": f"d/{'ok' if ok else 'bad'}", "sha256": hashlib.sha256(body).hexdigest(), "size": len(body)}).json()
         assert rec["upload_url"].startswith(swift_server.storage_url.split("/v1/")[0])
-        put = requests.put(rec["upload_url"], data=body, headers=rec["upload_headers"], timeout=30)
+        headers = {"Content-Type": "image/png", **rec["upload_headers"]}
+        put = requests.put(rec["upload_url"], data=body, headers=headers, timeout=30)
         assert put.status_code == 201
         done = requests.put(f"{server.url}/imports/{rec['id']}", json={"complete": True}, timeout=60).json()
         assert done["state"] == ("done" if ok else "failed"), done
@@ -60,6 +61,7 @@ def test_direct_import_through_a_swift_tempurl(swift_repo, swift_server):
     assert requests.get(f"{server.url}/images/d/ok?original=true", timeout=10).content == photo
     head = swift_server.connection().head_object(container, "d/ok.png")
     assert head["x-object-meta-sha256"] == hashlib.sha256(photo).hexdigest()
+    assert head["content-type"] == "image/png"
     assert staging_left(swift_server, container) == []
 
 
@@ -89,6 +91,8 @@ def test_ingest_into_swift_killed_resumed_and_a_bad_file(swift_repo, swift_serve
     assert not {r["path"] for r in records[last_run:] if r["t"] == "import"} & done_before
     assert_all_stored(server.url, tree)
     assert staging_left(swift_server, container) == []
+    first = min(tree).rsplit(".", 1)[0] + ".png"
+    assert swift_server.connection().head_object(container, first)["content-type"] == "image/png"
 
 
 def test_cancel_removes_unfinished_staging_objects(swift_repo, swift_server, tmp_path):
