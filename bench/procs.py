@@ -149,6 +149,13 @@ class CpuMeter:
         return CpuWindow(server, loadgen_s, machine, wall, restarts)
 
 
+def busy_cores(window: float = 1.0) -> float:
+    """Cores busy (with anything) over the next ``window`` seconds."""
+    before = machine_busy_seconds()
+    time.sleep(window)
+    return (machine_busy_seconds() - before) / window
+
+
 _waits_timed_out = [0]
 
 
@@ -163,9 +170,7 @@ def wait_quiet(max_wait: float = 10.0, threshold: float = 0.15, window: float = 
         max_wait = min(max_wait, 2.0)
     deadline = time.monotonic() + max_wait
     while True:
-        before = machine_busy_seconds()
-        time.sleep(window)
-        busy = (machine_busy_seconds() - before) / window
+        busy = busy_cores(window)
         if busy < threshold:
             return busy
         if time.monotonic() >= deadline:

@@ -68,6 +68,8 @@ def parse_args() -> argparse.Namespace:
                    help="serve with -q (no access log, log level error); default: image_repo's defaults, access log on")
     p.add_argument("--no-thumbor", action="store_true", help="skip thumbor (its goal is then SKIP)")
     p.add_argument("--no-install", action="store_true", help="never install wrk or thumbor (use what is there)")
+    p.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
+                   help="first wait up to this long for a quiet machine (< 0.15 busy cores for 10 s); for shared machines")
     return p.parse_args()
 
 
@@ -183,6 +185,14 @@ def main() -> int:
     if thumbor_exe is None:
         log(f"  thumbor: SKIP ({thumbor_why})")
 
+    if args.wait_quiet > 0:
+        log(f"waiting up to {args.wait_quiet:.0f} s for a quiet machine")
+        deadline = time.monotonic() + args.wait_quiet
+        while time.monotonic() < deadline:
+            busy = procs.busy_cores(10.0)
+            if busy < 0.15:
+                break
+            log(f"  busy: {busy:.2f} cores")
     b = scenarios.Bench(plan, run_dir, sys.executable, args.workers, args.quiet_server, wrk, sets, log)
     if thumbor_exe is None:
         b.facts["thumbor_error"] = thumbor_why
