@@ -12,6 +12,7 @@ from .fastpath import FastPath
 from .service import ImageService
 from .settings import Settings
 from .storage.base import ObjectStore
+from .storage.filesystem import FileStore
 from .storage.registry import open_store
 
 FORM_OVERHEAD = 64 * 1024
@@ -38,7 +39,13 @@ def create_app(
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
     originals = store or open_store(settings.store_url(), settings)
-    cache = build_cache(settings, cache_store or open_store(settings.cache_store_url(), settings))
+    if cache_store is None:
+        cache_store = open_store(settings.cache_store_url(), settings)
+        if isinstance(cache_store, FileStore):
+            # Derived images can be made again: no fsync (~0.6 ms CPU, ~5 ms wall per write) for
+            # them; tmp+rename still keeps every file whole.
+            cache_store.fsync = False
+    cache = build_cache(settings, cache_store)
     service = app.extensions["image_repo"] = ImageService(settings, originals, cache)
     # Memory-cache hits and 304s are answered in front of Flask; all else goes through it.
     app.wsgi_app = FastPath(app.wsgi_app, service)  # type: ignore[method-assign]

@@ -26,8 +26,8 @@ from werkzeug.http import parse_etags
 from . import names
 from .cache.memory import MemoryCache
 from .errors import ImageRepoError, NotFound
-from .imaging.formats import KINDS
-from .imaging.spec import parse_query
+from .imaging.formats import KINDS, Kind, split_extension
+from .imaging.spec import DerivationSpec, parse_query
 from .service import ImageService
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -36,6 +36,22 @@ SIZE_PARAMS = frozenset({"xsize", "ysize", "kind", "thumbnail"})
 """The only query parameters the fast path answers; any other sends the request to Flask."""
 OK = "200 OK"
 NOT_MODIFIED = "304 NOT MODIFIED"  # as Werkzeug spells it, so both paths send the same status line
+PARSED_MAX = 4096
+"""Request targets whose parsing is remembered (validating a name is most of a hit's own cost)."""
+
+
+class Target:
+    """What a request's path and query mean, independent of the store: computed once per URL."""
+
+    __slots__ = ("exact", "stem", "stem_kind", "spec", "stem_spec")
+
+    def __init__(self, exact: str | None, stem: str | None, stem_kind: Kind | None, spec: DerivationSpec,
+                 kind_given: bool) -> None:
+        self.exact = exact  # the whole path as a valid name, or None
+        self.stem = stem  # the path less a known extension, as a valid name, or None
+        self.stem_kind = stem_kind
+        self.spec = spec
+        self.stem_spec = spec if kind_given or stem_kind is None else dataclasses.replace(spec, kind=stem_kind.name)
 
 
 class FastPath:
@@ -54,6 +70,7 @@ class FastPath:
         self.thumbnail_box = (int(box[0]), int(box[1]))
         # With read tokens every read needs the Authorization check in api/images.py.
         self.enabled = not settings.read_tokens
+        self._parsed: dict[tuple[str, str], Target | None] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD")
@@ -69,19 +86,23 @@ class FastPath:
 
     def _answer(self, environ: dict[str, Any], raw_path: str) -> tuple[str, list[tuple[str, str]], bytes] | None:
         """(status, headers, body) for a hit or a 304, or None: Flask answers."""
-        if not raw_path or raw_path.endswith("/"):
-            return None  # a directory: a zip, Flask's
-        args = simple_args(environ.get("QUERY_STRING", ""))
-        if args is None:
-            return None
+        query = environ.get("QUERY_STRING", "")
         try:
-            path = raw_path.encode("latin-1").decode("utf-8")  # WSGI's str -> the UTF-8 the client sent
-            original, path_kind = self.service.resolve_path(path)
-            spec = parse_query(args, default_kind=self.default_kind, thumbnail_box=self.thumbnail_box).spec
-        except (ImageRepoError, UnicodeError):
+            target = self._parsed[(raw_path, query)]
+        except KeyError:
+            target = self._parse(raw_path, query)
+        if target is None:
+            return None
+        # As Originals.resolve_path: the exact name first, else the name less its extension.
+        try:
+            original = self.service.find(target.exact) if target.exact is not None else None
+            spec = target.spec
+            if original is None and target.stem is not None:
+                original, spec = self.service.find(target.stem), target.stem_spec
+        except ImageRepoError:
             return None  # Flask makes the error answer
-        if path_kind is not None and "kind" not in args:
-            spec = dataclasses.replace(spec, kind=path_kind.name)
+        if original is None:
+            return None
         etag = self.service.etag(original, spec)
         headers = [("ETag", f'"{etag}"'), ("Cache-Control", self.cache_control)]
         if_none_match = environ.get("HTTP_IF_NONE_MATCH")
@@ -101,6 +122,34 @@ class FastPath:
             ("Content-Length", str(len(data))),
         ]
         return OK, headers, data
+
+    def _parse(self, raw_path: str, query: str) -> Target | None:
+        """The Target of a path and query string, or None for anything the fast path leaves to Flask."""
+        target = None
+        args = simple_args(query)
+        if raw_path and not raw_path.endswith("/") and args is not None:  # a trailing "/": a zip, Flask's
+            try:
+                path = raw_path.encode("latin-1").decode("utf-8")  # WSGI's str -> the UTF-8 the client sent
+                spec = parse_query(args, default_kind=self.default_kind, thumbnail_box=self.thumbnail_box).spec
+            except (ImageRepoError, UnicodeError):
+                path, spec = "", None
+            if spec is not None:
+                exact = _valid(self.service, path)
+                stem, kind = split_extension(path)
+                stem_name = _valid(self.service, stem) if kind is not None and kind.name in KINDS else None
+                if exact is not None or stem_name is not None:
+                    target = Target(exact, stem_name, kind, spec, "kind" in args)
+        if len(self._parsed) >= PARSED_MAX:
+            self._parsed.clear()
+        self._parsed[(raw_path, query)] = target
+        return target
+
+
+def _valid(service: ImageService, name: str) -> str | None:
+    try:
+        return service.validate_name(name)
+    except ImageRepoError:
+        return None
 
 
 def simple_args(query: str) -> dict[str, str] | None:
