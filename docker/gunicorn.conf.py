@@ -24,6 +24,9 @@ timeout = DEFAULTS["timeout"]
 graceful_timeout = DEFAULTS["graceful_timeout"]
 # Longer than a load balancer's 60 s idle timeout, so it closes idle connections first.
 keepalive = DEFAULTS["keepalive"]
+# Recycle workers now and then, staggered (why these numbers: image_repo/gunicorn_app.py).
+max_requests = DEFAULTS["max_requests"]
+max_requests_jitter = DEFAULTS["max_requests_jitter"]
 # Build the app in each worker after fork: no worker inherits another's connections.
 preload_app = DEFAULTS["preload_app"]
 # Access log to stdout and errors to stderr, as a container's log driver expects.
