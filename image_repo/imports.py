@@ -34,6 +34,7 @@ from .imaging.spec import parse_query
 from .import_checks import iter_object, probe_file, put_chunks, spool
 from .service import ImageService
 from .storage.base import SupportsTempUrl, sha256_hex
+from .storage.swift import SwiftStore
 
 log = logging.getLogger("image_repo.imports")
 
@@ -145,7 +146,7 @@ class ImportService:
             url, _ = self.store.temp_url(staging_key(rec["id"]), "PUT", self.settings.import_lifetime)
             # Swift keeps these on the staging object and its server-side copy: the checksum the
             # original is stored with (verified before the copy). S3 refuses unsigned x-amz-meta.
-            headers = {"X-Object-Meta-Sha256": sha256} if "/v1/" in url else {}
+            headers = {"X-Object-Meta-Sha256": sha256} if isinstance(self.store, SwiftStore) else {}
         else:
             url, headers = sign_own(rec["id"], rec["expires"]), {}
         return {**rec, "upload_url": url, "upload_method": "PUT", "upload_headers": headers}
