@@ -45,8 +45,8 @@ FULL = Plan(
     rss_sizes=(64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448, 480, 512),
     rss_checkpoints=(1000, 5000),
     load_s=25.0,
-    hot_s=10.0,
-    hot_rounds=3,
+    hot_s=5.0,
+    hot_rounds=5,  # short rounds, many: each round re-draws how connections land on workers
 )
 
 QUICK = Plan(
@@ -58,6 +58,6 @@ QUICK = Plan(
     rss_sizes=(64, 128, 192, 256, 320, 384, 448, 512),
     rss_checkpoints=(200, 1000),
     load_s=10.0,
-    hot_s=4.0,
-    hot_rounds=1,
+    hot_s=3.0,
+    hot_rounds=2,
 )
