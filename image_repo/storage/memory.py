@@ -5,7 +5,7 @@ import mimetypes
 import re
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
 
 from ..errors import InvalidRequest, NotFound
 from ..imaging.formats import kind_for_extension
@@ -47,7 +47,7 @@ class MemoryStore:
     def __init__(self, url: str = "memory://") -> None:
         self.url = url
         self._lock = threading.Lock()
-        self._objects: dict[str, tuple[bytes, ObjectInfo]] = {}
+        self._objects: MutableMapping[str, tuple[bytes, ObjectInfo]] = {}
 
     @classmethod
     def from_url(cls, url: str, settings: object = None) -> MemoryStore:
@@ -75,7 +75,6 @@ class MemoryStore:
     ) -> ObjectInfo:
         """Store a copy of ``data`` with its SHA-256."""
         check_key(key)
-        data = bytes(data)  # a caller's bytearray must not change what we hold
         info = ObjectInfo(
             key=key,
             size=len(data),
@@ -84,9 +83,14 @@ class MemoryStore:
             modified=time.time(),
             metadata=check_metadata(metadata),
         )
-        with self._lock:
-            self._objects[key] = (data, info)
+        self.fill(key, data, info)
         return info
+
+    def fill(self, key: str, data: bytes, info: ObjectInfo) -> None:
+        """Keep ``data`` under ``key`` with the ``info`` given (no re-hash)."""
+        item = (bytes(data), info)  # a caller's bytearray must not change what we hold
+        with self._lock:
+            self._objects[key] = item
 
     def stat(self, key: str) -> ObjectInfo | None:
         """Info for ``key``, or None."""
