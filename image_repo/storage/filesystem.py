@@ -118,6 +118,15 @@ class FileStore:
             raise
         return fds
 
+    def _existing_dirs(self, segs: list[str]) -> list[int] | None:
+        """Like ``_open_dirs`` without creating anything; None when a parent is not there."""
+        try:
+            return self._open_dirs(segs, create=False)
+        except OSError as e:
+            if e.errno in NOT_THERE:
+                return None
+            raise
+
     # -- reads ---------------------------------------------------------------------------
 
     def get(self, key: str) -> bytes:
@@ -128,12 +137,9 @@ class FileStore:
         """Bytes and the info of exactly those bytes (one open file)."""
         segs = key_segments(key)
         with self._errors("read", key):
-            try:
-                fds = self._open_dirs(segs, create=False)
-            except OSError as e:
-                if e.errno in NOT_THERE:
-                    raise NotFound(f"no object {key!r}") from None
-                raise
+            fds = self._existing_dirs(segs)
+            if fds is None:
+                raise NotFound(f"no object {key!r}")
             try:
                 data, st = self._read_file(fds[-1], segs[-1], key)
                 return data, self._info(fds[-1], segs[-1], key, st, data)
@@ -144,12 +150,9 @@ class FileStore:
         """Info from one lstat and the (in-process cached) sidecar; None if absent."""
         segs = key_segments(key)
         with self._errors("stat", key):
-            try:
-                fds = self._open_dirs(segs, create=False)
-            except OSError as e:
-                if e.errno in NOT_THERE:
-                    return None
-                raise
+            fds = self._existing_dirs(segs)
+            if fds is None:
+                return None
             try:
                 try:
                     st = os.stat(segs[-1], dir_fd=fds[-1], follow_symlinks=False)
@@ -357,12 +360,9 @@ class FileStore:
         """Remove the file and its sidecar, then prune empty parents up to the root."""
         segs = key_segments(key)
         with self._errors("delete", key):
-            try:
-                fds = self._open_dirs(segs, create=False)
-            except OSError as e:
-                if e.errno in NOT_THERE:
-                    raise NotFound(f"no object {key!r}") from None
-                raise
+            fds = self._existing_dirs(segs)
+            if fds is None:
+                raise NotFound(f"no object {key!r}")
             try:
                 try:
                     st = os.stat(segs[-1], dir_fd=fds[-1], follow_symlinks=False)
