@@ -335,7 +335,7 @@ class ImageService:
 def bottom_level(store: ObjectStore) -> ObjectStore:
     """The authoritative level of a stacked cache (the store itself if it is not stacked)."""
     levels = getattr(store, "levels", None)
-    return levels[-1] if levels else store  # type: ignore[no-any-return]
+    return levels[-1] if levels else store
 
 
 def sha_mismatch(info: ObjectInfo, data: bytes) -> bool:
