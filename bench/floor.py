@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from PIL import Image
 
@@ -22,6 +22,8 @@ class Floor:
     wall_ms: float  # median wall time of one decode
     decodes: int
     decoded_size: tuple[int, int]
+    cpu_samples: list[float] = field(default_factory=list, repr=False)
+    wall_samples: list[float] = field(default_factory=list, repr=False)
 
     @property
     def per_core_rps(self) -> float:
@@ -59,4 +61,11 @@ def decode_floor(data: bytes, label: str, box: int = 256, duration: float = 3.0,
             wall.append((w1 - w0) * 1000)
         if time.monotonic() > deadline and len(cpu) >= 5:
             break
-    return Floor(label, statistics.median(cpu), statistics.median(wall), len(cpu), size)
+    return Floor(label, statistics.median(cpu), statistics.median(wall), len(cpu), size, cpu, wall)
+
+
+def merge(floors: list[Floor]) -> Floor:
+    """Floors measured in several slices (interleaved with load runs) as one."""
+    cpu = [v for f in floors for v in f.cpu_samples]
+    wall = [v for f in floors for v in f.wall_samples]
+    return Floor(floors[0].file, statistics.median(cpu), statistics.median(wall), len(cpu), floors[0].decoded_size, cpu, wall)

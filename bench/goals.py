@@ -54,7 +54,7 @@ def evaluate(facts: dict[str, Any], cores: int, plan_name: str) -> list[Goal]:
 
     hit, bare, notmod = facts.get("hot:cache hit"), facts.get("hot:bare WSGI"), facts.get("hot:304")
     if hit and bare:
-        hit_g.judge(hit / bare, detail=f"{hit:,.0f} / {bare:,.0f} req/s (median of rounds)"
+        hit_g.judge(hit / bare, detail=f"{hit:,.0f} / {bare:,.0f} req/s (median rounds)"
                    + _cpu(facts, "hot:cache hit", "hot:bare WSGI"))
     else:
         hit_g.skip(facts.get("hot_error", "did not run"))

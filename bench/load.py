@@ -40,6 +40,7 @@ class LoadResult:
     p99_ms: float = float("nan")
     loadgen_cpu_s: float = 0.0
     note: str = ""
+    latencies: list[float] = field(default_factory=list, repr=False)  # sorted, ms (Python generator only)
 
     @property
     def rps(self) -> float:
@@ -154,6 +155,30 @@ def run_paths(
         p50_ms=percentile(latencies, 50),
         p99_ms=percentile(latencies, 99),
         loadgen_cpu_s=cpu,
+        latencies=latencies,
+    )
+
+
+def merge(results: Sequence[LoadResult]) -> LoadResult:
+    """Several runs as one: counts and times added, percentiles over all latencies."""
+    latencies = sorted(v for r in results for v in r.latencies)
+    statuses: Counter[int] = Counter()
+    cache: Counter[str] = Counter()
+    for r in results:
+        statuses += r.statuses
+        cache += r.cache
+    return LoadResult(
+        tool=results[0].tool,
+        requests=sum(r.requests for r in results),
+        elapsed_s=sum(r.elapsed_s for r in results),
+        errors=sum(r.errors for r in results),
+        statuses=statuses,
+        cache=cache,
+        p50_ms=percentile(latencies, 50),
+        p99_ms=percentile(latencies, 99),
+        loadgen_cpu_s=sum(r.loadgen_cpu_s for r in results),
+        note="; ".join(dict.fromkeys(r.note for r in results if r.note)),
+        latencies=latencies,
     )
 
 

@@ -18,6 +18,7 @@ class Plan:
     load_s: float  # time bound of one Python-generator run
     hot_s: float  # length of one wrk run
     hot_rounds: int  # rounds of (cache hit, bare WSGI, 304), interleaved against drift
+    cold_rounds: int  # rounds of (decode floor, image_repo, thumbor) on the cold 12 MP set, interleaved
     listing_names: int = 100_000
     box: int = 256  # the cold request: fit in 256x256
     second_box: int = 128  # the "second size" of an already-seen original
@@ -47,6 +48,7 @@ FULL = Plan(
     load_s=25.0,
     hot_s=5.0,
     hot_rounds=5,  # short rounds, many: each round re-draws how connections land on workers
+    cold_rounds=3,
 )
 
 QUICK = Plan(
@@ -60,4 +62,5 @@ QUICK = Plan(
     load_s=10.0,
     hot_s=3.0,
     hot_rounds=2,
+    cold_rounds=2,
 )

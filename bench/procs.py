@@ -119,6 +119,17 @@ class CpuWindow:
         return self.server_s / self.wall_s if self.wall_s > 0 else 0.0
 
 
+def merge_windows(windows: list[CpuWindow]) -> CpuWindow:
+    """Several runs' windows as one (sums)."""
+    return CpuWindow(
+        sum(w.server_s for w in windows),
+        sum(w.loadgen_s for w in windows),
+        sum(w.machine_s for w in windows),
+        sum(w.wall_s for w in windows),
+        sum(w.restarts for w in windows),
+    )
+
+
 class CpuMeter:
     """Snapshot the server tree and the machine before a run; ``stop`` gives the window.
 

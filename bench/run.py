@@ -206,18 +206,28 @@ def main() -> int:
         return srv
 
     try:
-        phase("decode floor (Pillow draft, in-process)", "floor", scenarios.floors, b, bases)
+        phase("decode floor of the other sources (Pillow, in-process)", "floor", scenarios.floors, b, bases)
         srv = phase("start image_repo", "server", start_server, "server")
+        th = None
+        if thumbor_exe is not None:
+            th = phase("start thumbor", "thumbor", start_thumbor, b, thumbor_exe, originals, run_dir, running)
         if srv is not None:
             box, cold12 = plan.box, sets["cold12"]
-            warm = [scenarios.image_path(sets["warm12"].name(i), s) for i in range(plan.warm) for s in (box, plan.second_box)]
-            phase("warm-up (untimed)", "warm", scenarios.warm_up, b, srv, warm)
-            cold_paths = [scenarios.image_path(cold12.name(i), box) for i in range(cold12.count)]
-            phase(f"cold 12 MP -> {box} px", "cold12", scenarios.cold, b, srv,
-                  f"image_repo cold 12 MP -> {box} px", "cold12", cold_paths)
-            second = [scenarios.image_path(cold12.name(i), plan.second_box) for i in range(cold12.count)]
-            phase(f"second size ({plan.second_box} px) of the same originals", "second", scenarios.cold, b, srv,
-                  f"image_repo 2nd size {plan.second_box} px of seen 12 MP", "second", second)
+            warm = sets["warm12"]
+            phase("warm-up (untimed)", "warm", scenarios.warm_up, b, srv,
+                  [scenarios.image_path(warm.name(i), s) for i in range(warm.count) for s in (box, plan.second_box)])
+            if th is not None:
+                phase("warm-up thumbor (untimed)", "thumbor", scenarios.warm_up, b, th,
+                      [peer_thumbor.url_path(warm.key(i), box) for i in range(warm.count)])
+            seen = phase(f"cold 12 MP -> {box} px: decode floor, image_repo, thumbor interleaved", "cold12",
+                         scenarios.cold_side_by_side, b, srv, th, bases["photo12mp.jpg"].read_bytes(), cold12,
+                         lambda key: peer_thumbor.url_path(key, box), f"thumbor {args.workers} processes, 12 MP -> {box} px")
+            if th is not None:
+                th.stop()
+            if seen:
+                second = [scenarios.image_path(cold12.name(i), plan.second_box) for i in seen]
+                phase(f"second size ({plan.second_box} px) of the same originals", "second", scenarios.cold, b, srv,
+                      f"image_repo 2nd size {plan.second_box} px of seen 12 MP", "second", second)
             for key, label in (("cold2", "2 MP JPEG"), ("png12", "12 MP PNG")):
                 s = sets[key]
                 paths = [scenarios.image_path(s.name(i), box) for i in range(s.count)]
@@ -225,11 +235,10 @@ def main() -> int:
                       f"image_repo cold {label} -> {box} px", key, paths)
             phase("16 concurrent identical new requests", "burst", scenarios.burst, b, srv,
                   scenarios.image_path(sets["burst"].name(0), box))
-            phase("cache hit / bare WSGI / 304 (wrk)", "hot", hot_phase, b, srv, cold_paths[0], config, run_dir, running)
+            phase("cache hit / bare WSGI / 304 (wrk)", "hot", hot_phase, b, srv,
+                  scenarios.image_path(cold12.name(0), box), config, run_dir, running)
             phase("regex listing", "listing", scenarios.listing, b, srv, originals, "many")
             srv.stop()
-        if thumbor_exe is not None:
-            phase("thumbor cold 12 MP", "thumbor", thumbor_phase, b, thumbor_exe, originals, run_dir, running)
         srv2 = phase("start a fresh image_repo for the memory run", "rss", start_server, "server-rss")
         if srv2 is not None:
             phase("48 MP mix (worker RSS)", "rss", scenarios.rss_run, b, srv2, sets["big48"], 150.0 if plan.name == "full" else 40.0)
@@ -293,17 +302,12 @@ def hot_phase(b: scenarios.Bench, srv: servers.Running, path: str, config: dict[
         bare.stop()
 
 
-def thumbor_phase(b: scenarios.Bench, exe: Path, originals: Path, run_dir: Path, running: list[servers.Running]) -> None:
-    """thumbor on the same files, same URL list and load (it keeps no result: every request derives)."""
+def start_thumbor(b: scenarios.Bench, exe: Path, originals: Path, run_dir: Path,
+                  running: list[servers.Running]) -> servers.Running:
+    """thumbor on the same files (it keeps no result: every request derives), as many processes as workers."""
     th = peer_thumbor.start_thumbor(exe, originals, run_dir / "thumbor", processes=b.workers)
     running.append(th)
-    try:
-        box, warm, cold12 = b.plan.box, b.sets["warm12"], b.sets["cold12"]
-        scenarios.warm_up(b, th, [peer_thumbor.url_path(warm.key(i), box) for i in range(warm.count)])
-        paths = [peer_thumbor.url_path(cold12.key(i), box) for i in range(cold12.count)]
-        scenarios.cold(b, th, f"thumbor {b.workers} processes, 12 MP -> {box} px", "thumbor", paths, expect_miss=False)
-    finally:
-        th.stop()
+    return th
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ import load
 import metrics
 import procs
 from dataset import ImageSet
-from floor import decode_floor
+from floor import Floor, decode_floor
+from floor import merge as merge_floors
 from load import LoadResult
 from plan import Plan
 from report import Row
@@ -95,21 +96,25 @@ def ok_rps(result: LoadResult) -> float:
 # -- the decode floor ---------------------------------------------------------------------
 
 
+def floor_row(f: Floor, label: str, note: str = "") -> Row:
+    cores = procs.CORES
+    return Row(
+        scenario=f"decode floor {label}, 1 core x {cores})",
+        tool="in-process",
+        requests=f.decodes,
+        rps=f.per_core_rps * cores,
+        cpu_ms_per_req=f.cpu_ms,
+        note="; ".join(n for n in (f"decoded to {f.decoded_size[0]}x{f.decoded_size[1]}", f"wall {f.wall_ms:.1f} ms", note) if n),
+    )
+
+
 def floors(b: Bench, bases: dict[str, Path]) -> None:
-    """Pillow draft decode of each base file, one core; the 12 MP one is a goal's reference."""
-    for name, label in (("photo12mp.jpg", "12 MP JPEG (Pillow draft"), ("photo48mp.jpg", "48 MP JPEG (Pillow draft"),
-                        ("photo2mp.jpg", "2 MP JPEG (Pillow draft"), ("photo12mp.png", "12 MP PNG (full decode")):
+    """Pillow decode of the other base files, one core: reference rows (the 12 MP JPEG's is interleaved)."""
+    for name, label in (("photo48mp.jpg", "48 MP JPEG (Pillow draft"), ("photo2mp.jpg", "2 MP JPEG (Pillow draft"),
+                        ("photo12mp.png", "12 MP PNG (full decode")):
         procs.wait_quiet()
         f = decode_floor(bases[name].read_bytes(), name, b.plan.box, duration=3.0 if b.plan.name == "full" else 1.5)
-        cores = procs.CORES
-        b.rows.append(Row(
-            scenario=f"decode floor {label}, 1 core x {cores})",
-            tool="in-process",
-            requests=f.decodes,
-            rps=f.per_core_rps * cores,
-            cpu_ms_per_req=f.cpu_ms,
-            note=f"decoded to {f.decoded_size[0]}x{f.decoded_size[1]}; wall {f.wall_ms:.1f} ms",
-        ))
+        b.rows.append(floor_row(f, label))
         b.facts[f"floor:{name}"] = f
 
 
@@ -137,6 +142,61 @@ def cold(b: Bench, server: Running, scenario: str, fact: str, paths: list[str], 
     b.facts[fact] = ok_rps(result)
     b.facts[f"cpu:{fact}"] = row.cpu_ms_per_req
     return result
+
+
+def cold_side_by_side(
+    b: Bench, ours: Running, peer: Running | None, floor_source: bytes, originals: ImageSet,
+    peer_path: Callable[[str], str], peer_label: str,
+) -> list[int]:
+    """The goals' cold 12 MP figures, interleaved: (decode floor, image_repo, thumbor) per round.
+
+    On a shared machine the load changes from minute to minute; measuring the three in
+    turn, several times, exposes them to the same conditions, so their ratios hold better
+    than those of runs made minutes apart. Each round uses its own originals (thumbor
+    the same files as image_repo). Returns the indices of the originals image_repo was asked for.
+    """
+    rounds = b.plan.cold_rounds
+    chunks = [list(range(originals.count))[r::rounds] for r in range(rounds)]
+    ours_chunks = [[image_path(originals.name(i), b.plan.box) for i in c] for c in chunks]
+    peer_chunks = [[peer_path(originals.key(i)) for i in c] for c in chunks]
+    seen: list[int] = []
+    bound = b.plan.load_s / rounds
+    floors: list[Floor] = []
+    runs: dict[str, list[tuple[LoadResult, procs.CpuWindow, list[float]]]] = {"ours": [], "peer": []}
+    for r, chunk in enumerate(ours_chunks):
+        b.log(f"  round {r + 1}/{len(ours_chunks)}: decode floor, image_repo {len(chunk)} URLs"
+              + (f", {peer_label} {len(peer_chunks[r])} URLs" if peer else "") + f", c={b.concurrency}, <= {bound:.0f} s each")
+        procs.wait_quiet()
+        floors.append(decode_floor(floor_source, "photo12mp.jpg", b.plan.box, duration=1.0))
+        for side, srv, paths in (("ours", ours, chunk), ("peer", peer, peer_chunks[r] if peer else [])):
+            if srv is None:
+                continue
+            def go(s: Running = srv, p: list[str] = paths) -> LoadResult:
+                return load.run_paths(s.port, p, concurrency=b.concurrency, duration=bound)
+
+            runs[side].append(measured(srv, go))
+            if side == "ours":  # run_paths takes the list in order: these were asked for
+                seen.extend(chunks[r][: runs[side][-1][0].requests])
+    floor = merge_floors(floors)
+    b.rows.append(floor_row(floor, "12 MP JPEG (Pillow draft", f"{len(floors)} slices between the runs below"))
+    b.facts["floor:photo12mp.jpg"] = floor
+    for side, scenario, fact, expect_miss in (("ours", f"image_repo cold 12 MP -> {b.plan.box} px", "cold12", True),
+                                              ("peer", peer_label, "thumbor", False)):
+        if not runs[side]:
+            continue
+        result = load.merge([t[0] for t in runs[side]])
+        window = procs.merge_windows([t[1] for t in runs[side]])
+        note = f"{len(runs[side])} rounds: " + ", ".join(f"{ok_rps(t[0]):.1f}" for t in runs[side])
+        if expect_miss and result.cache.get("hit"):
+            note += f"; NOT COLD: {result.cache['hit']} cache hits"
+        wanted = sum(len(c) for c in (ours_chunks if side == "ours" else peer_chunks))
+        if result.requests < wanted:
+            note += f"; time bound reached after {result.requests} of {wanted}"
+        row = to_row(scenario, result, window, runs[side][-1][2], note)
+        b.rows.append(row)
+        b.facts[fact] = ok_rps(result)
+        b.facts[f"cpu:{fact}"] = row.cpu_ms_per_req
+    return seen
 
 
 # -- cache hits, 304s and the bare WSGI reference -----------------------------------------
@@ -168,7 +228,7 @@ def hot(b: Bench, servers: dict[str, Running], runs: dict[str, tuple[str, str, d
         note = "rounds: " + ", ".join(f"{ok_rps(t[0]):,.0f}" for t in results) if len(results) > 1 else ""
         row = to_row(name, result, window, rss, note)
         b.rows.append(row)
-        b.facts[f"hot:{name}"] = statistics.median(ok_rps(t[0]) for t in results)
+        b.facts[f"hot:{name}"] = ok_rps(result)  # the row's round: the median one (the lower of two)
         b.facts[f"cpu:hot:{name}"] = row.cpu_ms_per_req
 
 
