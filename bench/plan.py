@@ -46,8 +46,8 @@ FULL = Plan(
     rss_sizes=(64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448, 480, 512),
     rss_checkpoints=(1000, 5000),
     load_s=25.0,
-    hot_s=5.0,
-    hot_rounds=5,  # short rounds, many: each round re-draws how connections land on workers
+    hot_s=4.0,
+    hot_rounds=6,  # short rounds, many: each round re-draws how connections land on workers
     cold_rounds=3,
 )
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 CORES = os.cpu_count() or 1
@@ -106,6 +106,20 @@ class CpuWindow:
     machine_s: float
     wall_s: float
     restarts: int = 0
+    worker_s: list[float] = field(default_factory=list)
+    """CPU of each worker alive for the whole run (recycled ones left out)."""
+
+    @property
+    def balance(self) -> float | None:
+        """Least / most busy worker's CPU: ~1 when the load was spread, ~0 when one worker had it all.
+
+        With keep-alive, a load generator that opens its connections at once can see them all
+        accepted by one worker while the others idle: a property of the benchmark more than
+        of the server (many clients connecting over time spread out), so such runs are flagged.
+        """
+        if len(self.worker_s) < 2 or max(self.worker_s) <= 0:
+            return None
+        return min(self.worker_s) / max(self.worker_s)
 
     @property
     def other_cores(self) -> float:
@@ -156,8 +170,10 @@ class CpuMeter:
         server = sum(cpu_seconds(p) - self.start_cpu.get(p, 0.0) for p in now)
         server += sum(reaped_cpu_seconds(p) - self.start_reaped.get(p, 0.0) for p in now)
         server -= sum(cpu for p, cpu in self.start_cpu.items() if p not in now)
-        restarts = len(self.start_workers - set(workers(self.root)))
-        return CpuWindow(server, loadgen_s, machine, wall, restarts)
+        ended_workers = set(workers(self.root))
+        restarts = len(self.start_workers - ended_workers)
+        per_worker = [cpu_seconds(p) - self.start_cpu[p] for p in sorted(self.start_workers & ended_workers)]
+        return CpuWindow(server, loadgen_s, machine, wall, restarts, per_worker)
 
 
 def busy_cores(window: float = 1.0) -> float:

@@ -83,7 +83,8 @@ def to_row(scenario: str, result: LoadResult, window: procs.CpuWindow, rss: list
         errors=result.errors,
         other_cores=window.other_cores,
         note="; ".join(notes),
-        extra={"server_cores": round(window.server_cores, 2), "loadgen_cpu_s": round(result.loadgen_cpu_s, 2),
+        extra={"server_cores": round(window.server_cores, 2),
+               "worker_cpu_s": [round(v, 2) for v in window.worker_s], "loadgen_cpu_s": round(result.loadgen_cpu_s, 2),
                "elapsed_s": round(result.elapsed_s, 2), "cache": dict(result.cache), "statuses": dict(result.statuses)},
     )
 
@@ -223,13 +224,27 @@ def hot(b: Bench, servers: dict[str, Running], runs: dict[str, tuple[str, str, d
 
             per[name].append(measured(target, once))
     for name, results in per.items():
-        ordered = sorted(results, key=lambda t: ok_rps(t[0]))
+        # Rounds where one worker got (nearly) all of wrk's connections say how wrk connected,
+        # not what the server can do: left out when at least one round spread its load.
+        spread = [t for t in results if t[1].balance is None or t[1].balance >= BALANCED]
+        chosen = spread or results
+        ordered = sorted(chosen, key=lambda t: ok_rps(t[0]))
         result, window, rss = ordered[(len(ordered) - 1) // 2]
-        note = "rounds: " + ", ".join(f"{ok_rps(t[0]):,.0f}" for t in results) if len(results) > 1 else ""
+        note = ""
+        if len(results) > 1:
+            note = "rounds: " + ", ".join(
+                f"{ok_rps(t[0]):,.0f}" + ("" if t in spread else "*") for t in results)
+            if len(spread) < len(results):
+                note += ("; * one worker had most connections (busiest/idlest CPU < 2), "
+                         + ("left out" if spread else "no round spread its load: median of all"))
         row = to_row(name, result, window, rss, note)
         b.rows.append(row)
         b.facts[f"hot:{name}"] = ok_rps(result)  # the row's round: the median one (the lower of two)
         b.facts[f"cpu:hot:{name}"] = row.cpu_ms_per_req
+
+
+BALANCED = 0.5
+"""A run's load counts as spread over the workers when the idlest used at least half the busiest's CPU."""
 
 
 def _hot_once(b: Bench, server: Running, path: str, headers: dict[str, str], conns: int, seconds: float) -> LoadResult:
