@@ -223,6 +223,9 @@ def hot(b: Bench, servers: dict[str, Running], runs: dict[str, tuple[str, str, d
                 return _hot_once(b, t, p, h, conns, b.plan.hot_s)
 
             per[name].append(measured(target, once))
+            got, win = per[name][-1][0], per[name][-1][1]
+            b.log(f"    {ok_rps(got):,.0f} req/s; worker CPU s {[round(v, 2) for v in win.worker_s]}"
+                  + (f"; {win.restarts} worker(s) recycled" if win.restarts else ""))
     for name, results in per.items():
         # Rounds where one worker got (nearly) all of wrk's connections say how wrk connected,
         # not what the server can do: left out when at least one round spread its load.
@@ -233,10 +236,13 @@ def hot(b: Bench, servers: dict[str, Running], runs: dict[str, tuple[str, str, d
         note = ""
         if len(results) > 1:
             note = "rounds: " + ", ".join(
-                f"{ok_rps(t[0]):,.0f}" + ("" if t in spread else "*") for t in results)
+                f"{ok_rps(t[0]):,.0f}" + ("" if t in spread else "*") + ("+" if t[1].restarts else "") for t in results)
             if len(spread) < len(results):
                 note += ("; * one worker had most connections (busiest/idlest CPU < 2), "
                          + ("left out" if spread else "no round spread its load: median of all"))
+            recycled = sum(1 for t in results if t[1].restarts)
+            if recycled:
+                note += "; + a worker was recycled (Gunicorn max_requests) in the round: kept, it is the server's own setting"
         row = to_row(name, result, window, rss, note)
         b.rows.append(row)
         b.facts[f"hot:{name}"] = ok_rps(result)  # the row's round: the median one (the lower of two)
