@@ -60,7 +60,7 @@ QUICK = Plan(
     rss_sizes=(64, 128, 192, 256, 320, 384, 448, 512),
     rss_checkpoints=(200, 1000),
     load_s=10.0,
-    hot_s=3.0,
-    hot_rounds=2,
+    hot_s=2.0,
+    hot_rounds=3,  # an odd count: the median is a round, not the lower of two
     cold_rounds=2,
 )
