@@ -47,7 +47,7 @@ FULL = Plan(
     rss_checkpoints=(1000, 5000),
     load_s=25.0,
     hot_s=4.0,
-    hot_rounds=6,  # short rounds, many: each round re-draws how connections land on workers
+    hot_rounds=7,  # short rounds, many: each round re-draws how connections land on workers
     cold_rounds=3,
 )
 

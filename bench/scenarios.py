@@ -228,21 +228,23 @@ def hot(b: Bench, servers: dict[str, Running], runs: dict[str, tuple[str, str, d
                   + (f"; {win.restarts} worker(s) recycled" if win.restarts else ""))
     for name, results in per.items():
         # Rounds where one worker got (nearly) all of wrk's connections say how wrk connected,
-        # not what the server can do: left out when at least one round spread its load.
-        spread = [t for t in results if t[1].balance is None or t[1].balance >= BALANCED]
-        chosen = spread or results
+        # not what the server can do. So do rounds in which Gunicorn recycled a worker
+        # (max_requests): wrk reconnects everything to the survivor while the new worker
+        # boots, and the imbalance lasts the round. Both are left out when clean rounds exist.
+        clean = [t for t in results if not t[1].restarts and (t[1].balance is None or t[1].balance >= BALANCED)]
+        chosen = clean or results
         ordered = sorted(chosen, key=lambda t: ok_rps(t[0]))
-        result, window, rss = ordered[(len(ordered) - 1) // 2]
+        result, window, rss = ordered[len(ordered) // 2]  # the median; of two, the higher
         note = ""
         if len(results) > 1:
             note = "rounds: " + ", ".join(
-                f"{ok_rps(t[0]):,.0f}" + ("" if t in spread else "*") + ("+" if t[1].restarts else "") for t in results)
-            if len(spread) < len(results):
-                note += ("; * one worker had most connections (busiest/idlest CPU < 2), "
-                         + ("left out" if spread else "no round spread its load: median of all"))
-            recycled = sum(1 for t in results if t[1].restarts)
-            if recycled:
-                note += "; + a worker was recycled (Gunicorn max_requests) in the round: kept, it is the server's own setting"
+                f"{ok_rps(t[0]):,.0f}" + ("+" if t[1].restarts else "*" if t not in clean else "") for t in results)
+            if any(t[1].restarts for t in results):
+                note += "; + a worker was recycled (max_requests)"
+            if any(t not in clean and not t[1].restarts for t in results):
+                note += "; * one worker had most connections (busiest/idlest CPU < 2)"
+            if len(clean) < len(results):
+                note += "; median of the other rounds" if clean else "; no clean round: median of all"
         row = to_row(name, result, window, rss, note)
         b.rows.append(row)
         b.facts[f"hot:{name}"] = ok_rps(result)  # the row's round: the median one (the lower of two)
