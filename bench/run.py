@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""image_repo's benchmark, one command: ``python bench/run.py`` (about 10 minutes; ``--quick``: about 2).
+"""image_repo's benchmark, one command: ``python bench/run.py`` (4-8 minutes; ``--quick``: about 1.5).
 
 It generates its test images, starts image_repo under Gunicorn on loopback with the file
 store, loads it (a Python generator for URL lists, wrk for one hot URL), measures the
