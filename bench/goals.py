@@ -41,6 +41,8 @@ def evaluate(facts: dict[str, Any], cores: int, plan_name: str) -> list[Goal]:
             ceiling = floor.per_core_rps * cores
             floor_g.judge(cold / ceiling, detail=f"{cold:.1f} / ({floor.per_core_rps:.1f} x {cores} = {ceiling:.1f}) req/s"
                          + _cpu(facts, "cold12", ref_ms=floor.cpu_ms))
+        else:
+            floor_g.skip("the decode floor was not measured")
         thumbor = facts.get("thumbor")
         if thumbor:
             thumbor_g.judge(cold / thumbor, detail=f"{cold:.1f} / {thumbor:.1f} req/s" + _cpu(facts, "cold12", "thumbor"))

@@ -59,7 +59,7 @@ from report import Row, goals_table, rows_table
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="smaller sets and shorter runs (~2 min): for development")
+    p.add_argument("--quick", action="store_true", help="smaller sets and shorter runs (~1.5 min): for development")
     p.add_argument("--out", type=Path, default=BENCH_DIR / "out", help="where images, data and reports go (default bench/out)")
     p.add_argument("--workers", type=int, default=procs.CORES, help="Gunicorn workers (default: one per core)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
