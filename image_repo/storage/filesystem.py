@@ -281,25 +281,31 @@ class FileStore:
         except FileNotFoundError:
             pass
         tmp = temp_name(base)
-        stmp = temp_name(base)
         try:
             st = write_new(d, tmp, data, self.fsync)
-            ident = (st.st_ino, st.st_size, st.st_mtime_ns)
+        except BaseException:
+            _unlink_quietly(d, tmp)
+            raise
+        self._install(d, base, tmp, st, sha, ctype, meta)
+        return st
+
+    def _install(
+        self, d: int, base: str, tmp: str, st: os.stat_result, sha: str, ctype: str, meta: dict[str, str]
+    ) -> None:
+        """Rename the written temp file ``tmp`` into place as ``base``, with its sidecar; all or nothing."""
+        stmp = temp_name(base)
+        try:
             # Sidecar first: it names the new file's inode, so until the rename below
             # readers see it as stale for the old file and recompute, never mislabel.
+            ident = (st.st_ino, st.st_size, st.st_mtime_ns)
             write_new(d, stmp, encode_sidecar(ident, sha, ctype, meta), self.fsync)
             os.replace(stmp, sidecar_name(base), src_dir_fd=d, dst_dir_fd=d)
             os.replace(tmp, base, src_dir_fd=d, dst_dir_fd=d)
         except BaseException:
-            for name in (tmp, stmp):
-                try:
-                    os.unlink(name, dir_fd=d)
-                except OSError:
-                    pass
+            _unlink_quietly(d, tmp, stmp)
             raise
         if self.fsync:
             os.fsync(d)
-        return st
 
     # -- streaming (for imports larger than memory) --------------------------------------
 
@@ -330,7 +336,7 @@ class FileStore:
         digest = hashlib.sha256()
         with self._errors("write", key):
             fds = self._open_dirs(segs, create=True)
-            d, tmp, stmp = fds[-1], temp_name(base), temp_name(base)
+            d, tmp = fds[-1], temp_name(base)
             try:
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=d)
                 with os.fdopen(fd, "wb") as f:
@@ -341,17 +347,12 @@ class FileStore:
                     if self.fsync:
                         os.fsync(f.fileno())
                     st = os.fstat(f.fileno())
-                ident = (st.st_ino, st.st_size, st.st_mtime_ns)
-                write_new(d, stmp, encode_sidecar(ident, digest.hexdigest(), ctype, meta), self.fsync)
-                os.replace(stmp, sidecar_name(base), src_dir_fd=d, dst_dir_fd=d)  # sidecar first, as in put()
-                os.replace(tmp, base, src_dir_fd=d, dst_dir_fd=d)
             except BaseException:
-                for name in (tmp, stmp):
-                    try:
-                        os.unlink(name, dir_fd=d)
-                    except OSError:
-                        pass
+                _unlink_quietly(d, tmp)
+                _close_all(fds)
                 raise
+            try:
+                self._install(d, base, tmp, st, digest.hexdigest(), ctype, meta)
             finally:
                 _close_all(fds)
         return ObjectInfo(key, st.st_size, ctype, digest.hexdigest(), None, st.st_mtime, meta)
@@ -413,6 +414,15 @@ class FileStore:
 
     def __repr__(self) -> str:
         return f"FileStore({self.root!r})"
+
+
+def _unlink_quietly(dir_fd: int, *names: str) -> None:
+    """Remove leftover temp files; one that is already gone is fine."""
+    for name in names:
+        try:
+            os.unlink(name, dir_fd=dir_fd)
+        except OSError:
+            pass
 
 
 def _close_all(fds: list[int]) -> None:
