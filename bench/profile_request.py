@@ -66,6 +66,7 @@ def main() -> None:
     p.add_argument("what", choices=["cold", "second", "hit", "304"], nargs="?", default="cold")
     p.add_argument("-n", type=int, default=100, help="requests profiled (default 100; cold/second: at most 900)")
     p.add_argument("--top", type=int, default=25)
+    p.add_argument("--time-only", action="store_true", help="no profiler: just CPU and wall per request")
     p.add_argument("--out", type=Path, default=BENCH_DIR / "out")
     args = p.parse_args()
 
@@ -99,14 +100,25 @@ def main() -> None:
         # CPU time, not wall: on a shared machine the wall clock also counts other processes.
         profiler = cProfile.Profile(time.process_time)
         t, c = time.perf_counter(), time.process_time()
-        profiler.enable()
+        if not args.time_only:
+            profiler.enable()
         for env in environs:
             status, _ = call(app, env)
             assert status[:3] in ("200", "304"), (env["PATH_INFO"], status)
         profiler.disable()
         wall, cpu = time.perf_counter() - t, time.process_time() - c
     print(f"{args.what}: {len(paths)} requests, {cpu / len(paths) * 1000:.3f} ms CPU/req "
-          f"({wall / len(paths) * 1000:.3f} ms wall/req), under the profiler (slower than without)")
+          f"({wall / len(paths) * 1000:.3f} ms wall/req)"
+          + ("" if args.time_only else ", under the profiler (slower than without)"))
+    if args.time_only:
+        if args.what in ("cold", "second"):
+            from floor import decode_floor
+
+            data = (originals / cold12.key(0)).read_bytes()
+            floor = decode_floor(data, cold12.key(0), box=256 if args.what == "cold" else 128, duration=2.0)
+            print(f"decode floor of the same original: {floor.cpu_ms:.3f} ms CPU; the request costs "
+                  f"{cpu / len(paths) * 1000 - floor.cpu_ms:.3f} ms more")
+        return
     for key in ("cumulative", "tottime"):
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats(key).print_stats(args.top)

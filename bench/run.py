@@ -70,6 +70,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--no-install", action="store_true", help="never install wrk or thumbor (use what is there)")
     p.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
                    help="first wait up to this long for a quiet machine (< 0.15 busy cores for 10 s); for shared machines")
+    p.add_argument("--only", choices=["cold", "hot"],
+                   help="run one group of phases (cold 12 MP with its references and the second size, or the "
+                        "cache-hit/bare/304 rounds): for development; goals of the others are SKIP")
     return p.parse_args()
 
 
@@ -205,14 +208,18 @@ def main() -> int:
         running.append(srv)
         return srv
 
+    def wanted(group: str) -> bool:
+        return args.only is None or args.only == group
+
     try:
-        phase("decode floor of the other sources (Pillow, in-process)", "floor", scenarios.floors, b, bases)
+        if wanted("other"):
+            phase("decode floor of the other sources (Pillow, in-process)", "floor", scenarios.floors, b, bases)
         srv = phase("start image_repo", "server", start_server, "server")
         th = None
-        if thumbor_exe is not None:
+        if thumbor_exe is not None and wanted("cold"):
             th = phase("start thumbor", "thumbor", start_thumbor, b, thumbor_exe, originals, run_dir, running)
-        if srv is not None:
-            box, cold12 = plan.box, sets["cold12"]
+        box, cold12 = plan.box, sets["cold12"]
+        if srv is not None and wanted("cold"):
             warm = sets["warm12"]
             phase("warm-up (untimed)", "warm", scenarios.warm_up, b, srv,
                   [scenarios.image_path(warm.name(i), s) for i in range(warm.count) for s in (box, plan.second_box)])
@@ -228,6 +235,7 @@ def main() -> int:
                 second = [scenarios.image_path(cold12.name(i), plan.second_box) for i in seen]
                 phase(f"second size ({plan.second_box} px) of the same originals", "second", scenarios.cold, b, srv,
                       f"image_repo 2nd size {plan.second_box} px of seen 12 MP", "second", second)
+        if srv is not None and wanted("other"):
             for key, label in (("cold2", "2 MP JPEG"), ("png12", "12 MP PNG")):
                 s = sets[key]
                 paths = [scenarios.image_path(s.name(i), box) for i in range(s.count)]
@@ -235,11 +243,14 @@ def main() -> int:
                       f"image_repo cold {label} -> {box} px", key, paths)
             phase("16 concurrent identical new requests", "burst", scenarios.burst, b, srv,
                   scenarios.image_path(sets["burst"].name(0), box))
+        if srv is not None and wanted("hot"):
             phase("cache hit / bare WSGI / 304 (wrk)", "hot", hot_phase, b, srv,
                   scenarios.image_path(cold12.name(0), box), config, run_dir, running)
+        if srv is not None and wanted("other"):
             phase("regex listing", "listing", scenarios.listing, b, srv, originals, "many")
+        if srv is not None:
             srv.stop()
-        srv2 = phase("start a fresh image_repo for the memory run", "rss", start_server, "server-rss")
+        srv2 = phase("start a fresh image_repo for the memory run", "rss", start_server, "server-rss") if wanted("other") else None
         if srv2 is not None:
             phase("48 MP mix (worker RSS)", "rss", scenarios.rss_run, b, srv2, sets["big48"], 150.0 if plan.name == "full" else 40.0)
             srv2.stop()

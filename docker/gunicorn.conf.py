@@ -39,5 +39,7 @@ logconfig_dict = _options["logconfig_dict"]
 # Heartbeat files on tmpfs: on an overlay filesystem they can stall for seconds.
 worker_tmp_dir = _options["worker_tmp_dir"]
 proc_name = DEFAULTS["proc_name"]
+# After the app is made in a worker, gc.freeze() it: full collections stop walking it.
+post_worker_init = DEFAULTS["post_worker_init"]
 # No per-user control socket: servers sharing a host would fight over its one path.
 control_socket_disable = DEFAULTS["control_socket_disable"]

@@ -7,9 +7,9 @@ itself when the answer is a 304 or a derived image the worker's memory cache hol
 hands every other request, unchanged, to the Flask app.
 
 It answers only after what the service would do first: the same name resolution and the
-same check of the original (``Originals.find``: a stat of the original per request unless
-``original_stat_ttl`` > 0), so a replaced original is never answered from an old entry,
-whichever worker sees the request. Keys, ETags and parsing are the service's and
+same check of the original (``Originals.find``: what the worker learned within
+``original_stat_ttl``, forgotten at once after a write through any worker of the host), so
+a replaced original is not answered from an old entry, whichever worker sees the request. Keys, ETags and parsing are the service's and
 spec.py's own; the headers are those ``api/images.one`` sends (a test compares them).
 Anything unusual (other parameters, repeated ones, bad names, tokens configured, a
 memory miss, any error) falls through to Flask, which then answers exactly as before.
@@ -28,7 +28,7 @@ from .cache.memory import MemoryCache
 from .errors import ImageRepoError, NotFound
 from .imaging.formats import KINDS, Kind, split_extension
 from .imaging.spec import DerivationSpec, parse_query
-from .service import ImageService
+from .service import ImageService, Original
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -43,7 +43,7 @@ PARSED_MAX = 4096
 class Target:
     """What a request's path and query mean, independent of the store: computed once per URL."""
 
-    __slots__ = ("exact", "stem", "stem_kind", "spec", "stem_spec")
+    __slots__ = ("exact", "stem", "stem_kind", "spec", "stem_spec", "memo")
 
     def __init__(self, exact: str | None, stem: str | None, stem_kind: Kind | None, spec: DerivationSpec,
                  kind_given: bool) -> None:
@@ -52,6 +52,8 @@ class Target:
         self.stem_kind = stem_kind
         self.spec = spec
         self.stem_spec = spec if kind_given or stem_kind is None else dataclasses.replace(spec, kind=stem_kind.name)
+        self.memo: tuple[Original, str, str] | None = None
+        """(the Original last answered for, its ETag, its derived key): both are hashes worth keeping."""
 
 
 class FastPath:
@@ -103,7 +105,12 @@ class FastPath:
             return None  # Flask makes the error answer
         if original is None:
             return None
-        etag = self.service.etag(original, spec)
+        memo = target.memo
+        if memo is not None and memo[0] is original:  # Originals.find returns the same object while nothing changed
+            _, etag, key = memo
+        else:
+            etag, key = self.service.etag(original, spec), names.derived_key(original.name, original.version, spec)
+            target.memo = (original, etag, key)
         headers = [("ETag", f'"{etag}"'), ("Cache-Control", self.cache_control)]
         if_none_match = environ.get("HTTP_IF_NONE_MATCH")
         if if_none_match and parse_etags(if_none_match).contains_weak(etag):
@@ -111,11 +118,10 @@ class FastPath:
         if self.memory is None:
             return None
         try:
-            data, _ = self.memory.get_with_info(names.derived_key(original.name, original.version, spec))
+            data, _ = self.memory.get_with_info(key)
         except NotFound:
             return None
-        self.service.count("cache_hits")
-        self.service.count("fast_hits")
+        self.service.count("cache_hits", "fast_hits")
         headers += [
             ("X-Image-Repo-Cache", "hit"),
             ("Content-Type", KINDS[spec.kind].content_type),

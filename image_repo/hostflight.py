@@ -1,15 +1,16 @@
-"""Single flight across the worker processes of one host: a lock file per key.
+"""Single flight across the worker processes of one host: a striped set of lock files.
 
 ``SingleFlight`` (concurrency.py) makes concurrent requests for one new derivative in one
 process derive it once. Gunicorn runs one process per core, so without this each worker
 that receives such a request derives it too. ``HostFlight.hold(key)`` takes an exclusive
-``flock`` on ``<dir>/<sha256 of key>.lock``: the first worker derives; the others wait,
-then find the result in the disk cache (which every worker of the host shares).
+``flock`` on ``<dir>/<stripe>.lock``, the stripe chosen by the key's SHA-256: the first
+worker derives; the others wait, then find the result in a level of the cache that every
+worker of the host shares and that is written before the lock is released.
 
-Lock files are removed by their holder before it unlocks, so they do not pile up. A waiter
-may then hold a lock on a file that is no longer in the directory; it checks after locking
-that the path still names the file it locked and starts over if not, so two holders can
-never both believe they hold the same key.
+A fixed set of lock files, made once and never removed: creating and removing a file per
+derivation costs two metadata writes (~0.3 ms each on a busy ext4), more than the lock.
+Two keys that share a stripe only wait for each other; the second then finds nothing in
+the cache and derives its own.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from contextlib import contextmanager
 
 log = logging.getLogger("image_repo.service")
 
+STRIPES = 4096
 POLL_FIRST = 0.002
 POLL_MAX = 0.05
 
@@ -41,8 +43,8 @@ class HostFlight:
             self._disable(e)
 
     def _path(self, key: str) -> str:
-        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
-        return os.path.join(self.directory, digest + ".lock")
+        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
+        return os.path.join(self.directory, f"{int.from_bytes(digest[:4], 'big') % STRIPES:03x}.lock")
 
     @contextmanager
     def hold(self, key: str) -> Iterator[bool]:
@@ -56,55 +58,36 @@ class HostFlight:
             yield waited
         finally:
             if fd is not None:
-                self._release(key, fd)
+                os.close(fd)  # releases the flock
 
     def _acquire(self, key: str) -> tuple[int | None, bool]:
-        path = self._path(key)
+        try:
+            fd = os.open(self._path(key), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as e:
+            self._disable(e)
+            return None, False
         deadline = time.monotonic() + self.timeout
         waited = False
         delay = POLL_FIRST
         while True:
             try:
-                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            except OSError as e:
-                self._disable(e)
-                return None, waited
-            try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd, waited
             except OSError as e:
-                os.close(fd)
                 if e.errno not in (errno.EAGAIN, errno.EACCES):
+                    os.close(fd)
                     self._disable(e)
                     return None, waited
-                waited = True
-                if time.monotonic() > deadline:
-                    log.warning("waited %.0f s for another worker to make %r; making it here too", self.timeout, key)
-                    return None, waited
-                time.sleep(delay)
-                delay = min(delay * 2, POLL_MAX)
-                continue
-            if _same_file(fd, path):
-                return fd, waited
-            os.close(fd)  # the holder removed it before we got it: lock the current file instead
-
-    def _release(self, key: str, fd: int) -> None:
-        try:
-            os.unlink(self._path(key))  # under the lock: a waiter sees the path is gone and retries
-        except OSError:
-            pass
-        os.close(fd)  # releases the flock
+            waited = True
+            if time.monotonic() > deadline:
+                os.close(fd)
+                log.warning("waited %.0f s for another worker to make %r; making it here too", self.timeout, key)
+                return None, waited
+            time.sleep(delay)
+            delay = min(delay * 2, POLL_MAX)
 
     def _disable(self, e: OSError) -> None:
         if self.enabled:
             self.enabled = False
             log.warning("derivation locks at %s disabled (one derivation per worker, not per host): %s",
                         self.directory, e.strerror or e)
-
-
-def _same_file(fd: int, path: str) -> bool:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return False
-    mine = os.fstat(fd)
-    return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)

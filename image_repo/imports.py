@@ -279,7 +279,7 @@ class ImportService:
         if got != sha or kind is None:
             raise InvalidRequest(f"checksum: the bytes uploaded have SHA-256 {got}, not {sha}")
         key = names.original_key(rec["name"], kind)
-        existing = self.service.find(rec["name"])
+        existing = self.service.find(rec["name"], fresh=True)
         if existing is not None and existing.info.sha256 == sha and existing.ref.key == key:
             return key  # already there (a retried import): nothing to change
         if existing is not None and not rec.get("replace"):
@@ -289,6 +289,7 @@ class ImportService:
             ref = names.parse_original_key(other.key)
             if ref is not None and ref.name == rec["name"] and other.key != key:
                 self.store.delete(other.key)  # replaced by an original of another kind
+        self.service.replaced(rec["name"], had_original=existing is not None)
         return key
 
     def _place(self, staging: str, key: str, content_type: str, sha: str, data: bytes | None) -> None:

@@ -1,6 +1,6 @@
 """Where intermediates live: one per original version, in the derived-image cache.
 
-The key is ``<name>/.d/<original version>/intermediate.v<N>``: under the derived prefix,
+The key is ``<name>/.d/<original version>.intermediate.v<N>``: under the derived prefix,
 so a replaced or deleted original drops it with its derivatives, and tied to the
 original's version, so a stale one is never used. It is written like a derivative
 (memory and disk now, the cache store behind the answer) and can be deleted at any time:
@@ -35,7 +35,7 @@ class Intermediates:
 
     @staticmethod
     def key(original: Original) -> str:
-        return f"{names.derived_prefix(original.name)}{original.version}/intermediate.v{DERIVE_VERSION}"
+        return f"{names.derived_prefix(original.name)}{original.version}.intermediate.v{DERIVE_VERSION}"
 
     def get(self, original: Original) -> Intermediate | None:
         """The stored intermediate of this version of the original, or None (also when the cache fails)."""

@@ -1,7 +1,7 @@
 """Image names: validation, original and derived object keys, the 2016 key grammar.
 
 An image name is a UTF-8 path such as ``site1/photo``. Its original is stored under
-``<name>.<ext>``; its derivatives under ``<name>/.d/<sha256 of original>/<spec key>``, so
+``<name>.<ext>``; its derivatives under ``<name>/.d/<sha256 of original>.<spec key>``, so
 a replaced original can never serve a stale derivative and one prefix holds them all.
 Segments starting with ``.`` are ours (derivatives, import records) and never names.
 """
@@ -86,7 +86,9 @@ def derived_prefix(name: str) -> str:
 
 
 def derived_key(name: str, original_sha256: str, spec: DerivationSpec) -> str:
-    return f"{derived_prefix(name)}{original_sha256}/{spec.key()}"
+    # One directory level for all of them (a file store makes a directory per level: each
+    # mkdir is a metadata write, dearer than the small file it holds).
+    return f"{derived_prefix(name)}{original_sha256}.{spec.key()}"
 
 
 @dataclass(frozen=True)
@@ -115,12 +117,3 @@ def parse_original_key(key: str) -> OriginalRef | None:
     if kind is None or not stem or stem.endswith("/"):
         return None
     return OriginalRef(stem, key, kind)
-
-
-def candidate_original_keys(name: str) -> list[str]:
-    """Keys that could hold ``name``'s original, most likely first (for a store without listing)."""
-    from .imaging.formats import INPUT_KINDS
-
-    keys = [original_key(name, k.name) for k in INPUT_KINDS.values()]
-    keys += [original_key(name, ext) for k in INPUT_KINDS.values() for ext in k.extensions if ext != k.name]
-    return keys

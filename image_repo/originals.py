@@ -16,7 +16,8 @@ import re2
 
 from . import names
 from .errors import ImageRepoError, InvalidRequest, NotFound, StorageUnavailable
-from .imaging.formats import KINDS, Kind
+from .hostwrites import HostWrites
+from .imaging.formats import INPUT_KINDS, KINDS, Kind
 from .settings import Settings
 from .storage.base import ObjectInfo, ObjectStore, content_version
 
@@ -24,6 +25,9 @@ log = logging.getLogger("image_repo.service")
 
 _REGEX_META = frozenset(".^$*+?{}[]\\|()")
 _KIND_ORDER = {name: i for i, name in enumerate(KINDS)}
+# Every (kind, extension) an original can be stored with, in the order _preference gives.
+_EXTENSIONS = sorted(((k, ext) for k in INPUT_KINDS.values() for ext in k.extensions),
+                     key=lambda ke: (_KIND_ORDER.get(ke[0].name, 99), ke[1] != ke[0].name, ke[1]))
 MAX_REMEMBERED = 100_000
 """Originals a worker keeps what it learned of; past that the table starts over (bounded memory)."""
 
@@ -47,12 +51,14 @@ class Original:
 class Originals:
     """Lookups of originals in one store, remembering each for ``settings.original_stat_ttl`` seconds."""
 
-    def __init__(self, settings: Settings, store: ObjectStore) -> None:
+    def __init__(self, settings: Settings, store: ObjectStore, writes: HostWrites | None = None) -> None:
         self.settings = settings
         self.store = store
         self.name_limits = names.NameLimits(settings.max_name_bytes, settings.max_name_depth)
         self._known: dict[str, tuple[Original, float]] = {}
         self._lock = threading.Lock()
+        self._writes = writes
+        self._writes_seen = writes.value() if writes is not None else b""
 
     def validate_name(self, raw: str) -> str:
         return names.validate_name(raw, self.name_limits)
@@ -90,13 +96,17 @@ class Originals:
             raise InvalidRequest(f"regex: invalid pattern: {exc}") from None
 
     # -- one original --------------------------------------------------------------------
-    def find(self, name: str) -> Original | None:
-        """The original of ``name``, or None. Trusts what it learned for ``original_stat_ttl`` seconds."""
+    def find(self, name: str, *, fresh: bool = False) -> Original | None:
+        """The original of ``name``, or None. Trusts what it learned for ``original_stat_ttl`` seconds unless ``fresh``."""
         now = time.monotonic()
+        if self._writes is not None and self._writes.value() != self._writes_seen:
+            with self._lock:  # a write through another worker of this host: what we knew may be stale
+                self._writes_seen = self._writes.value()
+                self._known.clear()
         cached = self._known.get(name)  # a dict read is atomic; writes take the lock
         if cached is not None:
             original, seen = cached
-            if now - seen < self.settings.original_stat_ttl:
+            if now - seen < self.settings.original_stat_ttl and not fresh:
                 return original
             try:
                 info = self.store.stat(original.ref.key)
@@ -117,6 +127,15 @@ class Originals:
         return found
 
     def _search(self, name: str) -> Original | None:
+        stat_first = getattr(self.store, "stat_first", None)
+        if stat_first is not None:
+            # A local store: stat the few keys the original can have rather than list a
+            # directory that may hold thousands (the listing below stays for keys written by
+            # other tools in forms we do not guess, such as upper-case extensions).
+            refs = _candidates(name)
+            info = stat_first(ref.key for ref in refs)
+            if info is not None:
+                return Original(next(ref for ref in refs if ref.key == info.key), info)
         refs = [
             ref
             for info in self.store.list(name + ".")
@@ -129,7 +148,7 @@ class Originals:
                 for info in self.store.list(legacy)
                 if (ref := names.parse_original_key(info.key)) is not None and ref.name == name
             ]
-        refs.sort(key=lambda r: (r.legacy, _KIND_ORDER.get(r.kind.name, 99), r.key))
+        refs.sort(key=_preference)
         for ref in refs:
             info = self.store.stat(ref.key)
             if info is not None:
@@ -143,8 +162,15 @@ class Originals:
             self._known[name] = (original, when)
 
     def forget(self, name: str) -> None:
+        """Drop what this worker knows of ``name``."""
         with self._lock:
             self._known.pop(name, None)
+
+    def changed(self, name: str) -> None:
+        """``name``'s original was written or removed: this worker and the host's others forget it."""
+        self.forget(name)
+        if self._writes is not None:
+            self._writes.bump()
 
     def get(self, name: str) -> Original:
         original = self.find(name)
@@ -181,6 +207,19 @@ class Originals:
                 if ref is not None and ref.name == name and ref not in refs:
                     refs.append(ref)
         return refs
+
+
+def _preference(ref: names.OriginalRef) -> tuple[bool, int, bool, str]:
+    """Which of several stored forms of one original is served: current layout, kind order, our extension."""
+    return (ref.legacy, _KIND_ORDER.get(ref.kind.name, 99), not ref.key.endswith("." + ref.kind.name), ref.key)
+
+
+def _candidates(name: str) -> list[names.OriginalRef]:
+    """Every key ``name``'s original can have in the forms we write or the 2016 server wrote, preferred first."""
+    # A valid name's keys read back as that name (validate_name checks it), so no parsing here.
+    refs = [names.OriginalRef(name, names.original_key(name, ext), kind) for kind, ext in _EXTENSIONS]
+    refs += [names.OriginalRef(name, names.legacy_original_key(name, ext), kind, legacy=True) for kind, ext in _EXTENSIONS]
+    return refs
 
 
 def literal_prefix(pattern: str) -> str:

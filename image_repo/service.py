@@ -24,6 +24,7 @@ from .errors import (
     UnsupportedImage,
 )
 from .hostflight import HostFlight
+from .hostwrites import HostWrites
 from .imaging import DerivationSpec, Derived, derive, probe, read_metadata
 from .imaging.derive import resample_target
 from .imaging.formats import KINDS, Kind
@@ -61,13 +62,17 @@ class ImageService:
         self.settings = settings
         self.store = store
         self.cache = cache
-        self.originals = Originals(settings, store)
+        # Host-wide state of the workers (locks, the write counter) lives in the disk cache's directory.
+        disk = next((level for level in getattr(cache, "levels", []) if isinstance(level, DiskCache)), None)
+        host_dir = disk.path if disk is not None else settings.disk_cache_path()
+        self.originals = Originals(settings, store, HostWrites(host_dir))
         self.name_limits = self.originals.name_limits
         self.intermediates = Intermediates(cache)
         self._flight = SingleFlight()
-        # Across worker processes: a lock per derived key beside the disk cache they share.
-        disk = next((level for level in getattr(cache, "levels", []) if isinstance(level, DiskCache)), None)
-        self._host_flight = HostFlight(os.path.join(disk.path, ".flight")) if disk is not None else None
+        # Across worker processes: a lock per derived key, where they then find the result in
+        # a level they share and that is written before the lock is released (disk, or a local cache store).
+        shared = disk is not None or getattr(bottom_level(cache), "local", False)
+        self._host_flight = HostFlight(os.path.join(host_dir, ".flight")) if shared else None
         running = settings.max_concurrent_derivations or max(1, settings.threads)
         self._limiter = Limiter(running, settings.max_queued_derivations)
         self._counters = {"derivations": 0, "cache_hits": 0, "uploads": 0, "deletes": 0,
@@ -78,10 +83,11 @@ class ImageService:
     def validate_name(self, raw: str) -> str:
         return self.originals.validate_name(raw)
 
-    def count(self, counter: str) -> None:
-        """Add one to ``counter`` (of /metrics; the fast path counts its hits here too)."""
+    def count(self, *counters: str) -> None:
+        """Add one to each of ``counters`` (of /metrics; the fast path counts its hits here too)."""
         with self._counter_lock:
-            self._counters[counter] += 1
+            for counter in counters:
+                self._counters[counter] += 1
 
     _count = count
 
@@ -94,12 +100,12 @@ class ImageService:
         """Names of every original under ``prefix`` whose whole name ``regex`` matches (RE2)."""
         return self.originals.list_names(regex, prefix)
 
-    def find(self, name: str) -> Original | None:
-        """The original of ``name``, or None. Trusts what it learned for ``original_stat_ttl`` seconds."""
-        return self.originals.find(name)
+    def find(self, name: str, *, fresh: bool = False) -> Original | None:
+        """The original of ``name``, or None. Trusts what it learned for ``original_stat_ttl`` seconds unless ``fresh``."""
+        return self.originals.find(name, fresh=fresh)
 
     def _forget(self, name: str) -> None:
-        self.originals.forget(name)
+        self.originals.changed(name)
 
     def get_original(self, name: str) -> Original:
         return self.originals.get(name)
@@ -164,7 +170,8 @@ class ImageService:
         have = self.intermediates.get(original)
         if have is not None and have.fits(resample_target(have.shown, have.turn, spec)):
             self._count("from_intermediate")
-            return derive(have.data, spec, stand_in=have, max_pixels=max_pixels, max_output_pixels=max_output_pixels)
+            return derive(have.data, spec, stand_in=have, max_pixels=max_pixels, max_output_pixels=max_output_pixels,
+                          resample=self.settings.resample_filter)
         source, info = self.store.get_with_info(original.ref.key)
         # The original changed between stat and get: never cache under the old version. The
         # hash is only computed when the store does not vouch for the version itself.
@@ -172,7 +179,7 @@ class ImageService:
             self._forget(original.name)
             raise StorageUnavailable("the original changed while it was read; retry")
         derived = derive(source, spec, keep=self.intermediates.wish(have), max_pixels=max_pixels,
-                         max_output_pixels=max_output_pixels)
+                         max_output_pixels=max_output_pixels, resample=self.settings.resample_filter)
         del source
         if derived.intermediate is not None:
             self.intermediates.keep(original, derived.intermediate)
@@ -268,9 +275,7 @@ class ImageService:
                     self.store.delete(other.key)
                 except NotFound:
                     pass
-        self._forget(name)
-        if existing:
-            self._drop_derivatives(name)
+        self.replaced(name, had_original=bool(existing))
         self._count("uploads")
         return Uploaded(name, key, stored.sha256 or digest, created=not existing)
 
@@ -284,9 +289,15 @@ class ImageService:
                 self.store.delete(ref.key)
             except NotFound:
                 pass
-        self._forget(name)
-        self._drop_derivatives(name)
+        self.replaced(name, had_original=True)
         self._count("deletes")
+
+    def replaced(self, name: str, *, had_original: bool) -> None:
+        """After ``name``'s original was written or removed: every worker of the host forgets
+        what it knew of it, and the derivatives of the old one go (when there was one)."""
+        self._forget(name)
+        if had_original:
+            self._drop_derivatives(name)
 
     def _all_original_keys(self, name: str) -> list[names.OriginalRef]:
         return self.originals.all_keys(name)

@@ -83,7 +83,7 @@ def test_intermediate_key_is_dropped_with_the_derivatives(setup):
     client.get("/images/p?xsize=256")
     original = svc.get_original("p")
     assert svc.intermediates.get(original) is not None
-    assert Intermediates.key(original).startswith("p/.d/" + original.version + "/")
+    assert Intermediates.key(original).startswith("p/.d/" + original.version + ".")
     assert client.delete("/images/p").status_code == 204
     assert svc.intermediates.get(original) is None
 

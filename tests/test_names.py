@@ -56,7 +56,7 @@ def test_nfc_normalisation():
 def test_key_layout():
     spec = DerivationSpec(kind="png", width=100)
     assert original_key("a/b", "jpg") == "a/b.jpg"
-    assert derived_key("a/b", "abc", spec).startswith(derived_prefix("a/b") + "abc/")
+    assert derived_key("a/b", "abc", spec).startswith(derived_prefix("a/b") + "abc.")
     assert parse_original_key(derived_key("a/b", "abc", spec)) is None
     ref = parse_original_key("a/b.JPG")
     assert ref and ref.name == "a/b" and ref.kind.name == "jpg"

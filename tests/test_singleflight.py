@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from image_repo.hostflight import HostFlight
+from image_repo.hostflight import STRIPES, HostFlight
 from tests.fixtures.images import make_jpeg
 from tests.fixtures.server import running_server
 
@@ -41,10 +41,24 @@ def test_a_second_process_waits_for_the_holder_and_is_told_it_waited(tmp_path):
 
 def test_lock_files_do_not_pile_up(tmp_path):
     flight = HostFlight(str(tmp_path))
-    for i in range(20):
+    for i in range(3 * STRIPES):
         with flight.hold(f"key-{i}") as waited:
             assert waited is False
-    assert os.listdir(tmp_path) == []
+    again = flight._path("key-0")
+    with flight.hold("key-0"):
+        pass
+    assert len(os.listdir(tmp_path)) <= STRIPES
+    assert os.path.exists(again)  # kept for the next derivation: no file made per key
+
+
+def test_keys_sharing_a_stripe_still_derive_each(tmp_path):
+    flight = HostFlight(str(tmp_path))
+    first = "key-0"
+    other = next(k for k in (f"key-{i}" for i in range(1, 100_000)) if flight._path(k) == flight._path(first))
+    with flight.hold(first) as waited:
+        assert waited is False
+    with flight.hold(other) as waited:  # free again: the same file, locked anew
+        assert waited is False
 
 
 def test_an_unusable_directory_runs_the_block_unlocked(tmp_path):

@@ -4,7 +4,8 @@ Reads go top-down and copy a hit into the faster levels above it. Writes go to t
 (authoritative) level first, then upward, so a failed bottom write leaves no cache entry that
 the store does not have. Upper levels are caches: their failures are logged and counted,
 never raised. ``put_behind`` writes the bottom level from a small bounded thread pool so a
-request does not wait for the cache store (the Swift case).
+request does not wait for the cache store (the Swift case); a local bottom level (a
+``file://`` store) is written at once, as cheap as the disk cache would be.
 """
 from __future__ import annotations
 
@@ -36,6 +37,9 @@ class TieredStore:
         self.bottom = self.levels[-1]
         self.url = "tiered:" + "|".join(level.url for level in self.levels)
         self._counters = [Counters() for _ in self.levels]
+        # A local bottom level costs no more than the disk cache: write it before answering,
+        # so another worker of the host finds the result there as soon as our lock is released.
+        self._behind = not getattr(self.bottom, "local", False)
         self._behind_workers = behind_workers
         self._slots = threading.BoundedSemaphore(behind_workers + behind_queue)
         self._pool: ThreadPoolExecutor | None = None
@@ -116,6 +120,8 @@ class TieredStore:
         synchronously, which bounds memory and slows producers down. A failed background
         write is logged and counted: callers use this for data that can be made again.
         """
+        if not self._behind:
+            return self.put(key, data, content_type, metadata)
         check_key(key)
         info = ObjectInfo(key, len(data), content_type or guess_content_type(key), sha256_hex(data), None,
                           time.time(), check_metadata(metadata))
@@ -238,11 +244,17 @@ class TieredStore:
 
 
 def build_cache(settings: Settings, cache_store: ObjectStore) -> TieredStore:
-    """[memory (if max_bytes > 0), disk (if max_bytes > 0), cache_store] as one TieredStore."""
+    """[memory (if max_bytes > 0), disk (if max_bytes > 0), cache_store] as one TieredStore.
+
+    The disk level is left out when the cache store is itself on local disk (``file://``,
+    the embedded default) and no disk cache path is set: it would keep a second copy of
+    every derived image on the same disk and double the writes of every derivation.
+    """
     levels: list[ObjectStore] = []
     if settings.memory_cache.max_bytes > 0:
         levels.append(MemoryCache(settings.memory_cache.max_bytes, settings.memory_cache.max_item_bytes))
-    if settings.disk_cache.max_bytes > 0:
+    redundant = getattr(cache_store, "local", False) and not settings.disk_cache.path
+    if settings.disk_cache.max_bytes > 0 and not redundant:
         levels.append(DiskCache(settings.disk_cache_path(), settings.disk_cache.max_bytes))
     levels.append(cache_store)
     return TieredStore(levels)

@@ -10,7 +10,7 @@ RGB, RGBA), in the *stored* orientation (the EXIF turn is applied after resampli
 an original), with the original's ICC profile embedded (colour is converted after
 resampling too), and nothing else. What it needs to stand in for the original (the EXIF
 turn and the original's displayed size, from which every target size is computed) travels
-in the object's metadata. JPEG q95 4:4:4 when the original is itself lossy; PNG (fast
+in the object's metadata. JPEG q95 4:2:0 when the original is itself lossy; PNG (fast
 compression) when it is lossless or has alpha, so a lossless original never picks up JPEG
 artefacts on the way.
 """
@@ -27,7 +27,9 @@ MIN_GAIN = 4
 """Only keep an intermediate with at most 1/MIN_GAIN of the original's pixels: else decoding
 the original costs about as much as decoding the intermediate."""
 LOSSY_SOURCES = frozenset({"jpg", "webp", "heic", "avif"})
-_JPEG = {"quality": 95, "subsampling": 0, "optimize": False, "progressive": False}
+# 4:2:0 like the photos it stands in for: 0.6 ms to encode 500x375 against 0.9 for 4:4:4, and
+# the same SSIM of what is derived from it, within 0.002 (bench; tests/imaging).
+_JPEG = {"quality": 95, "subsampling": 2, "optimize": False, "progressive": False}
 _PNG = {"compress_level": 1}
 
 

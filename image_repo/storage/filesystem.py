@@ -49,6 +49,9 @@ from .memory import check_metadata, guess_content_type
 class FileStore:
     """Objects as plain files under ``root``; sidecar metadata; atomic, symlink-proof writes."""
 
+    local = True
+    """On this host's disk: as cheap to write as a disk cache, shared by this host's workers."""
+
     def __init__(self, root: str, *, fsync: bool = True) -> None:
         self.root = os.path.realpath(os.path.abspath(root))
         self.url = "file://" + self.root
@@ -168,6 +171,40 @@ class FileStore:
                     return None  # deleted while we looked
             finally:
                 _close_all(fds)
+
+    def stat_first(self, keys: Iterable[str]) -> ObjectInfo | None:
+        """Info of the first of ``keys`` that exists: a few stats in one directory, where a listing
+        would read the whole directory (finding an original among its possible extensions)."""
+        opened: tuple[list[str], list[int] | None] | None = None
+        try:
+            for key in keys:
+                try:
+                    segs = key_segments(key)
+                except InvalidRequest:
+                    continue  # a key this store cannot hold is not there
+                with self._errors("stat", key):
+                    if opened is None or opened[0] != segs[:-1]:
+                        if opened is not None and opened[1] is not None:
+                            _close_all(opened[1])
+                        opened = (segs[:-1], self._existing_dirs(segs))
+                    fds = opened[1]
+                    if fds is None:
+                        continue
+                    try:
+                        st = os.stat(segs[-1], dir_fd=fds[-1], follow_symlinks=False)
+                    except OSError as e:
+                        if e.errno in NOT_THERE:
+                            continue
+                        raise
+                    if stat_mod.S_ISREG(st.st_mode):
+                        try:
+                            return self._info(fds[-1], segs[-1], key, st, None)
+                        except NotFound:
+                            continue  # deleted while we looked
+        finally:
+            if opened is not None and opened[1] is not None:
+                _close_all(opened[1])
+        return None
 
     def _read_file(self, dir_fd: int, base: str, key: str) -> tuple[bytes, os.stat_result]:
         try:

@@ -5,7 +5,7 @@ import mimetypes
 import re
 import threading
 import time
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 
 from ..errors import InvalidRequest, NotFound
 from ..imaging.formats import kind_for_extension
@@ -97,6 +97,15 @@ class MemoryStore:
         with self._lock:
             item = self._objects.get(key)
         return None if item is None else item[1]
+
+    def stat_first(self, keys: Iterable[str]) -> ObjectInfo | None:
+        """Info of the first of ``keys`` that exists (as FileStore.stat_first)."""
+        with self._lock:
+            for key in keys:
+                item = self._objects.get(key)
+                if item is not None:
+                    return item[1]
+        return None
 
     def delete(self, key: str) -> None:
         """Remove ``key``; NotFound if absent."""
