@@ -178,6 +178,7 @@ def main() -> int:
     bases = images.ensure_bases(out / "bases", log)
     dataset.fill(originals, list(sets.values()), bases, log)
     dataset.fill_listing(originals, "many", plan.listing_names, log)
+    dataset.warm(originals, [s for k, s in sets.items() if k in ("cold12", "cold2", "png12")], log)
     wrk = None if args.no_install and not shutil.which("wrk") else load.ensure_wrk(log)
     thumbor_exe, thumbor_why = None, "--no-thumbor"
     if not args.no_thumbor:

@@ -31,11 +31,12 @@ DEFAULTS: dict[str, Any] = {
     "keepalive": 65,
     # Recycle a worker after this many requests (+ up to the jitter, so workers do not all
     # restart at once and drop every memory cache together). Measured: worker RSS stays flat
-    # on 48 MP originals (bench "48 MP mix": 120 -> 121 MB from 200 to 1,000 requests), so
-    # this is only a guard against slow growth in C libraries; set high, since a restart
-    # costs ~1 s of CPU (imports, app) and the worker's memory cache.
-    "max_requests": 50_000,
-    "max_requests_jitter": 5_000,
+    # on 48 MP originals (bench "48 MP mix": 1.00x from 1,000 to 5,000 requests), so this is
+    # only a guard against slow growth in C libraries. Set high: a restart costs ~1 s of CPU
+    # (imports, app) and the worker's memory cache, and at 50,000 the bench saw cache-hit
+    # workers recycled every few seconds, halving throughput while the new one started.
+    "max_requests": 1_000_000,
+    "max_requests_jitter": 100_000,
     # The app is made in each worker after fork (load()), so no worker inherits another's
     # store connections or locks.
     "preload_app": False,

@@ -195,3 +195,30 @@ def test_build_cache(tmp_path):
     s.memory_cache.max_bytes = 0
     s.disk_cache.max_bytes = 0
     assert [type(lv).__name__ for lv in build_cache(s, MemoryStore()).levels] == ["MemoryStore"]
+
+
+def test_a_local_cache_store_makes_the_default_disk_level_redundant(tmp_path):
+    from image_repo.cache.disk import DiskCache
+    from image_repo.cache.memory import MemoryCache
+    from image_repo.cache.tiered import build_cache
+    from image_repo.settings import Settings
+    from image_repo.storage.filesystem import FileStore
+    from image_repo.storage.memory import MemoryStore
+
+    settings = Settings()
+    settings.data_dir = str(tmp_path)
+    local = FileStore(str(tmp_path / "cache"))
+    assert [type(level) for level in build_cache(settings, local).levels] == [MemoryCache, FileStore]
+    # A remote cache store (here: one that is not on this host's disk) keeps the disk level.
+    assert [type(level) for level in build_cache(settings, MemoryStore()).levels] == [MemoryCache, DiskCache, MemoryStore]
+    settings.disk_cache.path = str(tmp_path / "disk")  # asked for explicitly: kept
+    assert [type(level) for level in build_cache(settings, local).levels] == [MemoryCache, DiskCache, FileStore]
+
+
+def test_put_behind_writes_a_local_bottom_level_before_returning(tmp_path):
+    from image_repo.storage.filesystem import FileStore
+
+    bottom = FileStore(str(tmp_path / "cache"))
+    tiered = TieredStore([MemoryStore(), bottom])
+    tiered.put_behind("a/.d/v.k.jpg", b"derived", "image/jpeg")
+    assert bottom.get("a/.d/v.k.jpg") == b"derived"  # no flush needed: another worker can read it now

@@ -175,3 +175,27 @@ def test_without_url_key_imports_are_not_offered(tmp_path):
     assert client.get("/imports").get_json()["direct"] is False
     r = client.post("/imports", json={"name": "a", "sha256": "0" * 64, "size": 1})
     assert 400 <= r.status_code < 600 and "url_key" in r.get_json()["message"]
+
+
+def test_a_replace_import_is_served_at_once_and_drops_the_old_derivatives(app, client):
+    from image_repo.names import derived_prefix
+    from image_repo.service import bottom_level
+
+    service = app.extensions["image_repo"]
+    photo = make_jpeg(64, 48)
+    rec = start(client, "r2", photo)
+    send(client, rec, photo)
+    assert finish(client, rec)["state"] == "done"
+    old = client.get("/images/r2?xsize=20")
+    assert old.status_code == 200
+    old_version = service.find("r2").version
+    cache = bottom_level(service.cache)
+    assert any(old_version in i.key for i in cache.list(derived_prefix("r2")))
+    other = make_png(48, 64)
+    rec = start(client, "r2", other, replace=True)
+    send(client, rec, other)
+    assert finish(client, rec)["state"] == "done"
+    new = client.get("/images/r2?xsize=20")  # within original_stat_ttl of the first GET
+    assert new.headers["ETag"] != old.headers["ETag"]
+    assert client.get("/images/r2?original=true").data == other
+    assert not any(old_version in i.key for i in cache.list(derived_prefix("r2")))

@@ -260,3 +260,27 @@ def test_put_survives_concurrent_pruning(fs):
         t.join()
     assert not errors, errors[:3]
     assert list(fs.list()) == []
+
+
+@pytest.mark.parametrize("factory", ["file", "memory"])
+def test_stat_first_gives_the_first_key_that_exists_in_the_order_given(tmp_path, factory):
+    from image_repo.storage.memory import MemoryStore
+
+    store = FileStore(str(tmp_path / "s")) if factory == "file" else MemoryStore()
+    store.put("d/p.png", b"png bytes", "image/png")
+    store.put("d/p.jpg", b"jpg bytes", "image/jpeg")
+    store.put("e/q.gif", b"gif bytes", "image/gif")
+    assert store.stat_first(["d/p.webp", "d/p.jpg", "d/p.png"]).key == "d/p.jpg"
+    assert store.stat_first(["d/p.png", "d/p.jpg"]).key == "d/p.png"
+    got = store.stat_first(["x/none.jpg", "d/p.bmp", "e/q.gif"])  # across directories, missing ones skipped
+    assert (got.key, got.size, got.sha256) == ("e/q.gif", 9, store.stat("e/q.gif").sha256)
+    assert store.stat_first(["d/none.jpg", "nodir/p.jpg"]) is None
+    assert store.stat_first([]) is None
+
+
+def test_stat_first_skips_keys_the_store_cannot_hold_and_directories(tmp_path):
+    store = FileStore(str(tmp_path / "s"))
+    store.put("d/p/x.jpg", b"inside")
+    store.put("d/q.jpg", b"q")
+    # "d/p" is a directory, "../etc" and ".d.meta.json" shapes are refused as keys: none is an object.
+    assert store.stat_first(["d/p", "../etc/passwd", "d/.q.jpg.meta.json", "d/q.jpg"]).key == "d/q.jpg"
