@@ -51,7 +51,7 @@ class MemoryCacheSettings:
 
 @dataclass
 class DiskCacheSettings:
-    path: str = setting("", "Directory of the local disk cache; empty means <data_dir>/disk_cache.")
+    path: str = setting("", "Directory of the local disk cache; empty means <data_dir>/disk_cache, and no disk cache when the cache store is itself file:// (a second copy on the same disk). Also holds the locks and write counter the host's workers share.")
     max_bytes: int = setting(2 * 2**30, "Bytes of derived images kept on local disk (0 disables).")
 
 
