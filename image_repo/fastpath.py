@@ -9,8 +9,9 @@ hands every other request, unchanged, to the Flask app.
 It answers only after what the service would do first: the same name resolution and the
 same check of the original (``Originals.find``: what the worker learned within
 ``original_stat_ttl``, forgotten at once after a write through any worker of the host), so
-a replaced original is not answered from an old entry, whichever worker sees the request. Keys, ETags and parsing are the service's and
-spec.py's own; the headers are those ``api/images.one`` sends (a test compares them).
+a replaced original is not answered from an old entry, whichever worker sees the request.
+Keys, ETags and parsing are the service's and spec.py's own; the headers are those
+``api/images.one`` sends (a test compares them).
 Anything unusual (other parameters, repeated ones, bad names, tokens configured, a
 memory miss, any error) falls through to Flask, which then answers exactly as before.
 """

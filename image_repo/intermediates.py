@@ -2,8 +2,8 @@
 
 The key is ``<name>/.d/<original version>.intermediate.v<N>``: under the derived prefix,
 so a replaced or deleted original drops it with its derivatives, and tied to the
-original's version, so a stale one is never used. It is written like a derivative
-(memory and disk now, the cache store behind the answer) and can be deleted at any time:
+original's version, so a stale one is never used. It is written like a derivative (the
+cache levels now, a remote cache store behind the answer) and can be deleted at any time:
 the next derivation from the original makes it again. It only ever grows (up to
 ``max_side``): a derivation that decodes the original larger than the stored
 intermediate replaces it.

@@ -99,9 +99,9 @@ class Originals:
     def find(self, name: str, *, fresh: bool = False) -> Original | None:
         """The original of ``name``, or None. Trusts what it learned for ``original_stat_ttl`` seconds unless ``fresh``."""
         now = time.monotonic()
-        if self._writes is not None and self._writes.value() != self._writes_seen:
-            with self._lock:  # a write through another worker of this host: what we knew may be stale
-                self._writes_seen = self._writes.value()
+        if self._writes is not None and (mark := self._writes.value()) != self._writes_seen:
+            with self._lock:  # a write through a worker of this host: what we knew may be stale
+                self._writes_seen = mark
                 self._known.clear()
         cached = self._known.get(name)  # a dict read is atomic; writes take the lock
         if cached is not None:

@@ -104,9 +104,6 @@ class ImageService:
         """The original of ``name``, or None. Trusts what it learned for ``original_stat_ttl`` seconds unless ``fresh``."""
         return self.originals.find(name, fresh=fresh)
 
-    def _forget(self, name: str) -> None:
-        self.originals.changed(name)
-
     def get_original(self, name: str) -> Original:
         return self.originals.get(name)
 
@@ -176,7 +173,7 @@ class ImageService:
         # The original changed between stat and get: never cache under the old version. The
         # hash is only computed when the store does not vouch for the version itself.
         if content_version(info) != original.version and sha_mismatch(original.info, source):
-            self._forget(original.name)
+            self.originals.changed(original.name)
             raise StorageUnavailable("the original changed while it was read; retry")
         derived = derive(source, spec, keep=self.intermediates.wish(have), max_pixels=max_pixels,
                          max_output_pixels=max_output_pixels, resample=self.settings.resample_filter)
@@ -295,7 +292,7 @@ class ImageService:
     def replaced(self, name: str, *, had_original: bool) -> None:
         """After ``name``'s original was written or removed: every worker of the host forgets
         what it knew of it, and the derivatives of the old one go (when there was one)."""
-        self._forget(name)
+        self.originals.changed(name)
         if had_original:
             self._drop_derivatives(name)
 

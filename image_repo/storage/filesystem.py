@@ -157,25 +157,15 @@ class FileStore:
             if fds is None:
                 return None
             try:
-                try:
-                    st = os.stat(segs[-1], dir_fd=fds[-1], follow_symlinks=False)
-                except OSError as e:
-                    if e.errno in NOT_THERE:
-                        return None
-                    raise
-                if not stat_mod.S_ISREG(st.st_mode):
-                    return None
-                try:
-                    return self._info(fds[-1], segs[-1], key, st, None)
-                except NotFound:
-                    return None  # deleted while we looked
+                return self._stat_in(fds[-1], segs[-1], key)
             finally:
                 _close_all(fds)
 
     def stat_first(self, keys: Iterable[str]) -> ObjectInfo | None:
         """Info of the first of ``keys`` that exists: a few stats in one directory, where a listing
         would read the whole directory (finding an original among its possible extensions)."""
-        opened: tuple[list[str], list[int] | None] | None = None
+        parent: list[str] | None = None
+        fds: list[int] | None = None
         try:
             for key in keys:
                 try:
@@ -183,28 +173,32 @@ class FileStore:
                 except InvalidRequest:
                     continue  # a key this store cannot hold is not there
                 with self._errors("stat", key):
-                    if opened is None or opened[0] != segs[:-1]:
-                        if opened is not None and opened[1] is not None:
-                            _close_all(opened[1])
-                        opened = (segs[:-1], self._existing_dirs(segs))
-                    fds = opened[1]
-                    if fds is None:
-                        continue
-                    try:
-                        st = os.stat(segs[-1], dir_fd=fds[-1], follow_symlinks=False)
-                    except OSError as e:
-                        if e.errno in NOT_THERE:
-                            continue
-                        raise
-                    if stat_mod.S_ISREG(st.st_mode):
-                        try:
-                            return self._info(fds[-1], segs[-1], key, st, None)
-                        except NotFound:
-                            continue  # deleted while we looked
+                    if segs[:-1] != parent:  # open each directory once, however many keys it holds
+                        if fds is not None:
+                            _close_all(fds)
+                        parent, fds = segs[:-1], self._existing_dirs(segs)
+                    info = self._stat_in(fds[-1], segs[-1], key) if fds is not None else None
+                if info is not None:
+                    return info
         finally:
-            if opened is not None and opened[1] is not None:
-                _close_all(opened[1])
+            if fds is not None:
+                _close_all(fds)
         return None
+
+    def _stat_in(self, dir_fd: int, base: str, key: str) -> ObjectInfo | None:
+        """Info of the regular file ``base`` in the open directory ``dir_fd``; None if there is none."""
+        try:
+            st = os.stat(base, dir_fd=dir_fd, follow_symlinks=False)
+        except OSError as e:
+            if e.errno in NOT_THERE:
+                return None
+            raise
+        if not stat_mod.S_ISREG(st.st_mode):
+            return None
+        try:
+            return self._info(dir_fd, base, key, st, None)
+        except NotFound:
+            return None  # deleted while we looked
 
     def _read_file(self, dir_fd: int, base: str, key: str) -> tuple[bytes, os.stat_result]:
         try:
