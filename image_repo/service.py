@@ -25,7 +25,7 @@ from .errors import (
 )
 from .hostflight import HostFlight
 from .hostwrites import HostWrites
-from .imaging import DerivationSpec, Derived, derive, probe, read_metadata
+from .imaging import DerivationSpec, Derived, derive, heap, probe, read_metadata
 from .imaging.derive import resample_target
 from .imaging.formats import KINDS, Kind
 from .intermediates import Intermediates
@@ -76,7 +76,8 @@ class ImageService:
         running = settings.max_concurrent_derivations or max(1, settings.threads)
         self._limiter = Limiter(running, settings.max_queued_derivations)
         self._counters = {"derivations": 0, "cache_hits": 0, "uploads": 0, "deletes": 0,
-                          "from_intermediate": 0, "intermediates_kept": 0, "fast_hits": 0}
+                          "from_intermediate": 0, "intermediates_kept": 0, "fast_hits": 0,
+                          "heap_trims": 0}
         self._counter_lock = threading.Lock()
 
     # -- names ---------------------------------------------------------------------------
@@ -178,6 +179,8 @@ class ImageService:
         derived = derive(source, spec, keep=self.intermediates.wish(have), max_pixels=max_pixels,
                          max_output_pixels=max_output_pixels, resample=self.settings.resample_filter)
         del source
+        if heap.release_after_decode(derived.decoded_pixels):
+            self._count("heap_trims")
         if derived.intermediate is not None:
             self.intermediates.keep(original, derived.intermediate)
             self._count("intermediates_kept")

@@ -1,11 +1,14 @@
 """Intermediates: later sizes that fit inside one are made from it, not from the original."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
+from PIL import ImageChops, ImageStat
 
 from image_repo.app import create_app
 from image_repo.imaging.derive import derive
-from image_repo.imaging.intermediate import Wish
+from image_repo.imaging.intermediate import Intermediate, Wish
 from image_repo.imaging.quality import intermediate_ssim
 from image_repo.imaging.spec import DerivationSpec
 from image_repo.intermediates import Intermediates
@@ -119,7 +122,28 @@ def test_lossless_and_transparent_originals_keep_lossless_intermediates():
 
 def test_the_intermediate_is_bounded_by_max_side():
     made = derive(make_png(3000, 1000), DerivationSpec("png", 2900, 2900), keep=Wish(1024), **LIMITS).intermediate
-    assert made is not None and (made.width, made.height) == (1024, 341)
+    assert made is not None and (made.width, made.height) == (1000, 334)  # reduced by 3: 1000 x 333.3
+    assert made.span == (1000.0, 1000 / 3) and made.fits((1000, 333)) and not made.fits((1000, 334))
+
+
+def _mean_difference(a: bytes, b: bytes) -> float:
+    first, second = open_bytes(a).convert("RGB"), open_bytes(b).convert("RGB")
+    assert first.size == second.size
+    return sum(ImageStat.Stat(ImageChops.difference(first, second)).mean) / 3
+
+
+def test_a_reduced_intermediate_records_the_partly_covered_edge_and_results_line_up():
+    original = make_png(2003, 1501)  # reduced by 7 for 128 px: 286.1 x 214.4 of 287 x 215 pixels
+    made = derive(original, DerivationSpec("png", 128, 128), keep=Wish(), **LIMITS).intermediate
+    assert made is not None and (made.width, made.height) == (287, 215)
+    assert made.span == pytest.approx((2003 / 7, 1501 / 7))
+    stored = Intermediate.stored(made.data, made.metadata(), made.content_type)
+    assert stored is not None and stored.span == made.span
+    spec = DerivationSpec("png", 120, 120)
+    direct = derive(original, spec, **LIMITS).data
+    lined_up = _mean_difference(direct, derive(made.data, spec, stand_in=stored, **LIMITS).data)
+    stretched = _mean_difference(direct, derive(made.data, spec, stand_in=replace(stored, span=None), **LIMITS).data)
+    assert lined_up < 1.0 and lined_up < stretched / 2, (lined_up, stretched)
 
 
 def test_results_from_the_intermediate_look_like_results_from_the_original():

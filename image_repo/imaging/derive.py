@@ -81,6 +81,8 @@ class Derived:
     height: int
     intermediate: Intermediate | None = None
     """Made when derive() was given a Wish and the decoded frame was worth keeping."""
+    decoded_pixels: int = 0
+    """Size of the frame as decoded (after any DCT scaling): what the decode held in memory."""
 
 
 # --- opening ---------------------------------------------------------------------------
@@ -378,23 +380,29 @@ def derive(
         icc = im.info.get("icc_profile")
         icc = icc if isinstance(icc, bytes) else None
         made: list[Intermediate] = []
+        # The original's extent in the decoded frame's pixels, when it is not the whole frame.
+        span = None
+        if stand_in is not None and stand_in.span is not None:  # scaled by any DCT scaling of the stand-in
+            span = (stand_in.span[0] * im.width / stand_in.width, stand_in.span[1] * im.height / stand_in.height)
 
-        def keeping(frame: Image.Image) -> None:
-            """Make the intermediate ``keep`` asks for from the decoded ``frame`` (left as it is)."""
+        def keeping(frame: Image.Image) -> tuple[Image.Image, tuple[float, float] | None]:
+            """Make the intermediate ``keep`` asks for from the decoded ``frame``: what to go on from."""
             assert keep is not None
             kept = intermediates.make(frame, keep, target=stored_target, source_kind=kind.name,
                                       source_pixels=shown[0] * shown[1], turn=turn, shown=shown, icc=icc)
-            if kept is not None:
-                made.append(kept)
+            if kept is None:
+                return frame, None
+            made.append(kept[1])
+            return kept[0], kept[1].span
 
         try:
             out = _process(im, spec, stored_target, turn, icc, keeping if keep is not None else None,
-                           RESAMPLE_FILTERS[resample])
+                           RESAMPLE_FILTERS[resample], span)
             try:
                 buf = io.BytesIO()
                 out.save(buf, KINDS[spec.kind].pil_format, **_save_params(spec.kind, out))
                 return Derived(buf.getvalue(), spec.kind, KINDS[spec.kind].content_type, out.width, out.height,
-                               made[0] if made else None)
+                               made[0] if made else None, decoded_pixels=im.width * im.height)
             finally:
                 out.close()
         except DECODE_ERRORS as exc:
@@ -407,10 +415,15 @@ def _process(
     target: tuple[int, int],
     turn: int,
     icc: bytes | None,
-    keeping: Callable[[Image.Image], None] | None = None,
+    keeping: Callable[[Image.Image], tuple[Image.Image, tuple[float, float] | None]] | None = None,
     resample: Image.Resampling = Image.Resampling.LANCZOS,
+    span: tuple[float, float] | None = None,
 ) -> Image.Image:
     """The decoded frame ``im`` resampled, turned, coloured, sharpened, in the output's mode.
+
+    ``span``: the original's extent in ``im``'s pixels, when a reduce() left a partly
+    covered edge. ``keeping`` makes an intermediate and hands back what to resample from
+    (the intermediate's pixels, when it reduced the frame) and their span.
 
     Each step makes a new image and frees the one before; the last is a new image with
     empty ``info``, so no metadata of the original reaches the encoder.
@@ -426,9 +439,13 @@ def _process(
 
     step(_resamplable(out))
     if keeping is not None:
-        keeping(out)
-    if out.size != target:
-        step(out.resize(target, resample, reducing_gap=2.0))
+        kept, kept_span = keeping(out)
+        if kept is not out:
+            step(kept)
+            span = kept_span
+    box = None if span is None else (0.0, 0.0, span[0], span[1])
+    if out.size != target or box is not None:
+        step(out.resize(target, resample, box=box, reducing_gap=2.0))
     if turn in ORIENTATION_TRANSPOSE:
         step(out.transpose(ORIENTATION_TRANSPOSE[turn]))
     step(_colour(out, icc))
