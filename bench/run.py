@@ -70,9 +70,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--no-install", action="store_true", help="never install wrk or thumbor (use what is there)")
     p.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
                    help="first wait up to this long for a quiet machine (< 0.15 busy cores for 10 s); for shared machines")
-    p.add_argument("--only", choices=["cold", "hot"],
-                   help="run one group of phases (cold 12 MP with its references and the second size, or the "
-                        "cache-hit/bare/304 rounds): for development; goals of the others are SKIP")
+    p.add_argument("--only", choices=["cold", "hot", "other"],
+                   help="run one group of phases (cold 12 MP with its references and the second size; the "
+                        "cache-hit/bare/304 rounds; or the rest: other sources, burst, listing, RSS): for "
+                        "development; goals of the others are SKIP")
     return p.parse_args()
 
 

@@ -1,14 +1,14 @@
-"""Handing the memory of a large decode back to the system once the request is done with it.
+"""Handing the memory of large decodes back to the system when too much of it sits free.
 
 Pillow keeps a decoded image in 16 MB blocks. After glibc's malloc frees its first block of
 that size, it raises its mmap threshold above it. From then on such blocks come from the
-heap, and the heap does not shrink when they are freed. A worker that decoded a few
-12 MP PNGs kept ~480 MB resident (bench: 'cold 12 MP PNG'), though no image outlived
-its request. ``malloc_trim(0)`` after such a decode brings that back to a few tens of MB,
-at a cost far below the decode's.
+heap, one per thread that decoded, and the heap does not shrink when they are freed. A
+worker that decoded 12 MP PNGs on a few threads kept ~480 MB resident (bench: 'cold 12 MP
+PNG'), though no image outlived its request.
 
-Small decodes are left alone. A JPEG decoded at a DCT scale is under a megapixel. Trimming
-after it would only make the next request fault the same pages in again.
+Trimming after every large decode would bring that to tens of MB but costs ~10% of a 12 MP
+PNG derivation: the next decode faults the same 75 MB of pages in again. So the heap may
+keep KEEP_FREE_BYTES free for the next decode to reuse, and is trimmed when it holds more.
 """
 from __future__ import annotations
 
@@ -19,32 +19,44 @@ from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
-TRIM_FROM_PIXELS = 4_000_000
-"""Trim after a decoded frame of this many pixels or more: one Pillow block (16 MB) of RGBA."""
+KEEP_FREE_BYTES = 256 * 2**20
+"""Freed heap a worker keeps for reuse: a 12 MP decode and its source (75 MB) on each of three threads."""
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(field, ctypes.c_size_t) for field in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
 
 
 @functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's malloc_trim, or None where the C library has none (musl, macOS)."""
+def _glibc() -> tuple[Callable[[], _MallInfo2], Callable[[int], int]] | None:
+    """glibc's mallinfo2 and malloc_trim, or None where the C library lacks them (musl, macOS, glibc < 2.33)."""
     try:
-        trim = ctypes.CDLL(None).malloc_trim
+        libc = ctypes.CDLL(None)
+        info, trim = libc.mallinfo2, libc.malloc_trim
     except (AttributeError, OSError):
-        log.debug("no malloc_trim in this C library; large decodes keep their heap")
+        log.debug("no mallinfo2/malloc_trim in this C library: freed heap is not given back")
         return None
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
-    return trim
+    info.argtypes, info.restype = [], _MallInfo2
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return info, trim
 
 
-def release_after_decode(pixels: int) -> bool:
-    """Give freed heap back to the system if a frame of ``pixels`` was just decoded (and freed).
+def free_heap_bytes() -> int | None:
+    """Bytes malloc holds free over all its arenas (None without glibc)."""
+    glibc = _glibc()
+    return None if glibc is None else glibc[0]().fordblks
 
-    True when it trimmed. Call it once the decoded images and the source bytes are gone.
+
+def release_if_over(keep_free: int | None = None) -> bool:
+    """Give the freed heap back to the system if it holds more than ``keep_free`` (KEEP_FREE_BYTES) free.
+
+    True when it trimmed. Costs ~40 us when it does not: call it after a decode, once the
+    decoded images and the source bytes are gone.
     """
-    if pixels < TRIM_FROM_PIXELS:
+    glibc = _glibc()
+    limit = KEEP_FREE_BYTES if keep_free is None else keep_free
+    if glibc is None or glibc[0]().fordblks <= limit:
         return False
-    trim = _malloc_trim()
-    if trim is None:
-        return False
-    trim(0)
+    glibc[1](0)
     return True

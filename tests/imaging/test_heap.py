@@ -1,4 +1,4 @@
-"""After a large decode the worker gives the freed heap back; after a small one it does not try."""
+"""A worker gives freed heap back once it holds more than it keeps for the next decodes."""
 from __future__ import annotations
 
 import subprocess
@@ -11,9 +11,9 @@ from image_repo.app import create_app
 from image_repo.imaging import heap
 from image_repo.settings import Settings
 from image_repo.storage.memory import MemoryStore
-from tests.fixtures.images import make_jpeg, make_png
+from tests.fixtures.images import make_png
 
-glibc = pytest.mark.skipif(heap._malloc_trim() is None, reason="needs glibc's malloc_trim")
+glibc = pytest.mark.skipif(heap._glibc() is None, reason="needs glibc's mallinfo2 and malloc_trim")
 
 
 @pytest.fixture
@@ -24,21 +24,24 @@ def client_and_service(tmp_path):
     return app.test_client(), app.extensions["image_repo"]
 
 
-def test_small_decodes_leave_the_heap_alone():
-    assert heap.release_after_decode(heap.TRIM_FROM_PIXELS - 1) is False
+@glibc
+def test_a_heap_with_little_free_is_left_alone():
+    free = heap.free_heap_bytes()
+    assert free is not None and free < heap.KEEP_FREE_BYTES
+    assert heap.release_if_over() is False
 
 
 @glibc
-def test_a_large_original_is_trimmed_after_and_a_small_one_is_not(client_and_service):
+def test_derivations_from_originals_trim_only_past_what_the_heap_keeps(client_and_service, monkeypatch):
     client, svc = client_and_service
-    client.put("/images/small", data=make_jpeg(2400, 1800))  # decoded at 1/8 for 256 px: 300x225
-    assert client.get("/images/small?xsize=256").status_code == 200
-    assert svc.counters()["heap_trims"] == 0
-    client.put("/images/big", data=make_png(2500, 1700))  # a PNG is decoded whole: 4.25 MP
+    client.put("/images/big", data=make_png(2500, 1700))  # a PNG is decoded whole: 4.25 MP, 17 MB
     assert client.get("/images/big?xsize=256").status_code == 200
+    assert svc.counters()["heap_trims"] == 0  # far less than KEEP_FREE_BYTES is free
+    monkeypatch.setattr(heap, "KEEP_FREE_BYTES", 0)
+    assert client.get("/images/big?xsize=1024").status_code == 200  # not inside the 625x425 intermediate
     assert svc.counters()["heap_trims"] == 1
-    assert client.get("/images/big?xsize=128").status_code == 200  # from the intermediate: small
-    assert svc.counters()["heap_trims"] == 1
+    assert client.get("/images/big?xsize=128").status_code == 200  # from the intermediate: no decode of the original
+    assert svc.counters()["from_intermediate"] == 1 and svc.counters()["heap_trims"] == 1
 
 
 _RSS_AFTER_DECODES = textwrap.dedent("""
@@ -59,7 +62,7 @@ _RSS_AFTER_DECODES = textwrap.dedent("""
         derived = derive(source, DerivationSpec("jpg", 256, 256), keep=Wish(),
                          max_pixels=10**8, max_output_pixels=10**8)
         if sys.argv[1] == "release":
-            heap.release_after_decode(derived.decoded_pixels)
+            heap.release_if_over(0)
 
     with ThreadPoolExecutor(2) as pool:  # as in a gthread worker
         list(pool.map(request, range(6)))
