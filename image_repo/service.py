@@ -179,7 +179,7 @@ class ImageService:
         derived = derive(source, spec, keep=self.intermediates.wish(have), max_pixels=max_pixels,
                          max_output_pixels=max_output_pixels, resample=self.settings.resample_filter)
         del source
-        if heap.release_if_over():
+        if heap.release_after_decode(derived.decoded_pixels):
             self._count("heap_trims")
         if derived.intermediate is not None:
             self.intermediates.keep(original, derived.intermediate)

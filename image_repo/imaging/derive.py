@@ -81,6 +81,8 @@ class Derived:
     height: int
     intermediate: Intermediate | None = None
     """Made when derive() was given a Wish and the decoded frame was worth keeping."""
+    decoded_pixels: int = 0
+    """Pixels of the frame as decoded (after any DCT scaling): how much memory the decode took."""
 
 
 # --- opening ---------------------------------------------------------------------------
@@ -400,7 +402,7 @@ def derive(
                 buf = io.BytesIO()
                 out.save(buf, KINDS[spec.kind].pil_format, **_save_params(spec.kind, out))
                 return Derived(buf.getvalue(), spec.kind, KINDS[spec.kind].content_type, out.width, out.height,
-                               made[0] if made else None)
+                               made[0] if made else None, im.width * im.height)
             finally:
                 out.close()
         except DECODE_ERRORS as exc:

@@ -28,7 +28,8 @@ def client_and_service(tmp_path):
 def test_a_heap_with_little_free_is_left_alone():
     free = heap.free_heap_bytes()
     assert free is not None and free < heap.KEEP_FREE_BYTES
-    assert heap.release_if_over() is False
+    assert heap.release_after_decode(10**8) is False
+    assert heap.release_after_decode(heap.LARGE_DECODE_PIXELS - 1, keep_free=0) is False  # a small decode: no look
 
 
 @glibc
@@ -62,7 +63,7 @@ _RSS_AFTER_DECODES = textwrap.dedent("""
         derived = derive(source, DerivationSpec("jpg", 256, 256), keep=Wish(),
                          max_pixels=10**8, max_output_pixels=10**8)
         if sys.argv[1] == "release":
-            heap.release_if_over(0)
+            heap.release_after_decode(derived.decoded_pixels, keep_free=0)
 
     with ThreadPoolExecutor(2) as pool:  # as in a gthread worker
         list(pool.map(request, range(6)))
