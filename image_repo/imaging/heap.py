@@ -61,8 +61,10 @@ def release_after_decode(pixels: int, keep_free: int | None = None) -> bool:
     if pixels < LARGE_DECODE_PIXELS:
         return False
     glibc = _glibc()
-    limit = KEEP_FREE_BYTES if keep_free is None else keep_free
-    if glibc is None or glibc[0]().fordblks <= limit:
+    if glibc is None:
         return False
-    glibc[1](0)
+    info, trim = glibc
+    if info().fordblks <= (KEEP_FREE_BYTES if keep_free is None else keep_free):
+        return False
+    trim(0)
     return True
