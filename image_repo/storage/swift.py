@@ -217,14 +217,18 @@ class SwiftStore:
         except NotFound:  # no container: the first write makes it (PUT is idempotent)
             self._call(f"PUT {self.container!r}", lambda c: c.put_container(self.container))
             etag = self._call(f"PUT {key!r}", put).strip('"')
-        if etag != md5:
+        # 202: Swift already held a newer write of this key (a later X-Timestamp: its object
+        # server answered 409, the proxy 202; there is no ETag) and kept it. Last writer wins,
+        # as in every store: ours is superseded, not failed, and the newer one must stand.
+        superseded = response.get("status") == 202
+        if not superseded and etag != md5:
             # Stored, but not what we sent (Swift answers 422 when it checks): remove it. On a 422
             # we never get here and delete nothing, so an older good version survives.
             with suppress(NotFound):
                 self.delete(key)
             raise StorageUnavailable(f"swift PUT {key!r}: stored bytes do not match what was sent; removed")
         modified = _timestamp((response.get("headers") or {}).get("last-modified")) or time.time()
-        return ObjectInfo(key=key, size=len(data), content_type=content_type, sha256=sha, etag=etag,
+        return ObjectInfo(key=key, size=len(data), content_type=content_type, sha256=sha, etag=md5,
                           modified=modified, metadata=meta)
 
     def stat(self, key: str) -> ObjectInfo | None:

@@ -125,6 +125,20 @@ def test_stored_etag_not_ours_is_removed(swift_store, monkeypatch):
     assert swift_store.stat("bad.jpg") is None and keys(swift_store) == []
 
 
+def test_a_put_that_a_newer_write_supersedes_leaves_the_newer_one(swift_store, swift_conn):
+    # Two PUTs of one key cross: the later-stamped one lands first, and Swift answers the
+    # other 202 (its object server: 409, an older timestamp). A future X-Timestamp stands
+    # in for the later stamp; the test Swift honours it (start-swift.sh, gatekeeper).
+    newer = str(time.time() + 3600)
+    swift_conn.put_object(swift_store.container, "k.jpg", b"newer", headers={"X-Timestamp": newer})
+    try:
+        info = swift_store.put("k.jpg", b"older")
+        assert info.size == len(b"older") and info.etag == hashlib.md5(b"older").hexdigest()
+        assert swift_store.get("k.jpg") == b"newer", "the superseded put must not delete the newer object"
+    finally:  # only a still later DELETE removes it, so the container can go
+        swift_conn.delete_object(swift_store.container, "k.jpg", headers={"X-Timestamp": str(time.time() + 7200)})
+
+
 def test_copy_is_server_side_and_keeps_metadata(swift_store):
     swift_store.put("src/ä b.jpg", b"img", content_type="image/jpeg", metadata={"m": "1"})
     swift_store.copy("src/ä b.jpg", "dst/ä b.jpg")

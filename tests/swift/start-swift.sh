@@ -131,6 +131,9 @@ $cache_section
 use = egg:swift#catch_errors
 [filter:gatekeeper]
 use = egg:swift#gatekeeper
+# Honour a client's X-Timestamp (as for container sync), so a test can make a write that
+# is newer than the next one: the race where two PUTs of a key cross, made deterministic.
+shunt_inbound_x_timestamp = false
 [filter:healthcheck]
 use = egg:swift#healthcheck
 [filter:proxy-logging]
