@@ -15,8 +15,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from gunicorn.app.base import BaseApplication
 
-from image_repo.gunicorn_app import gunicorn_options
-from image_repo.settings import load_settings
+from image_repo.config.settings import load_settings
+from image_repo.web.server import gunicorn_options
 
 
 class BareApplication(BaseApplication):

@@ -70,8 +70,8 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=BENCH_DIR / "out")
     args = p.parse_args()
 
-    from image_repo.app import create_app
-    from image_repo.settings import Settings
+    from image_repo.config.settings import Settings
+    from image_repo.web.app import create_app
 
     originals = args.out.resolve() / f"data-v{images.GENERATOR_VERSION}" / "originals"
     cold12 = FULL.image_sets()["cold12"]

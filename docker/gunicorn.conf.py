@@ -1,12 +1,12 @@
-"""Gunicorn settings for ``gunicorn -c docker/gunicorn.conf.py image_repo.wsgi:app``.
+"""Gunicorn settings for ``gunicorn -c docker/gunicorn.conf.py image_repo.web.wsgi:app``.
 
 The image itself runs ``image_repo serve``, which applies the same values from
-image_repo/gunicorn_app.py; this file is for running the WSGI module under a plain
+image_repo/web/server.py; this file is for running the WSGI module under a plain
 ``gunicorn`` command. Settings come from ``IMAGE_REPO_CONFIG`` (a YAML file) and the
 ``IMAGE_REPO_*`` variables, exactly as for ``image_repo``.
 """
-from image_repo.gunicorn_app import DEFAULTS, gunicorn_options
-from image_repo.settings import load_settings_from_environment
+from image_repo.config.settings import load_settings_from_environment
+from image_repo.web.server import DEFAULTS, gunicorn_options
 
 _options = gunicorn_options(load_settings_from_environment())
 
@@ -24,7 +24,7 @@ timeout = DEFAULTS["timeout"]
 graceful_timeout = DEFAULTS["graceful_timeout"]
 # Longer than a load balancer's 60 s idle timeout, so it closes idle connections first.
 keepalive = DEFAULTS["keepalive"]
-# Recycle workers now and then, staggered (why these numbers: image_repo/gunicorn_app.py).
+# Recycle workers now and then, staggered (why these numbers: image_repo/web/server.py).
 max_requests = DEFAULTS["max_requests"]
 max_requests_jitter = DEFAULTS["max_requests_jitter"]
 # Build the app in each worker after fork: no worker inherits another's connections.

@@ -21,8 +21,9 @@ from typing import Any, TypeVar
 import click
 
 from . import __version__
+from .config.dump import dump_yaml
+from .config.settings import Settings, load_settings
 from .errors import ConfigError
-from .settings import Settings, dump_yaml, load_settings
 
 log = logging.getLogger("image_repo.cli")
 
@@ -144,8 +145,8 @@ def serve(ctx: click.Context, **values: Any) -> None:
         click.echo(dump_yaml(settings), nl=False)
     if options.trial_run:
         ctx.exit(0)
-    from .gunicorn_app import configure_logging
-    from .gunicorn_app import serve as run
+    from .web.server import configure_logging
+    from .web.server import serve as run
 
     configure_logging(settings.log_level, options.log_file)
     log.info("serving on %s (store %s, cache %s)", settings.bind, _safe_url(settings.store_url()),
@@ -175,7 +176,7 @@ def _early_logging() -> None:
     root = logging.getLogger()
     if not root.handlers:
         handler = logging.StreamHandler(sys.stderr)
-        from .gunicorn_app import LINE_FORMAT
+        from .web.server import LINE_FORMAT
 
         handler.setFormatter(logging.Formatter(LINE_FORMAT))
         root.addHandler(handler)
@@ -212,7 +213,7 @@ def imports_group() -> None:
 @click.pass_context
 def imports_clean(ctx: click.Context) -> None:
     """Expire unfinished imports (removing their staging objects) and finish ones a stopped server left."""
-    from .app import create_app
+    from .web.app import create_app
 
     app = create_app(cli_settings(ctx))
     counts = app.extensions["image_repo_imports"].clean(wait=True)

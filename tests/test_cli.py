@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from image_repo.gunicorn_app import ImageRepoApplication, gunicorn_options
-from image_repo.settings import Settings, dump_yaml, iter_settings, load_settings
+from image_repo.config.dump import dump_yaml
+from image_repo.config.settings import Settings, iter_settings, load_settings
+from image_repo.web.server import ImageRepoApplication, gunicorn_options
 from tests.fixtures.server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent

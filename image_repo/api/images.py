@@ -13,13 +13,12 @@ from urllib.parse import quote, urlencode
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
 from werkzeug.datastructures import MultiDict
 
-from .. import signing
 from ..errors import InvalidRequest, PayloadTooLarge, Unauthorized
 from ..imaging.formats import KINDS
 from ..imaging.spec import FALSE_WORDS, DerivationSpec, QueryOptions, parse_bool, parse_query
-from ..service import ImageService, Original
-from ..zipstream import stream_zip
-from . import guard
+from ..service.images import ImageService, Original
+from . import guard, signing
+from .zipstream import stream_zip
 
 bp = Blueprint("images", __name__)
 signed_bp = Blueprint("signed", __name__)

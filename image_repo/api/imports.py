@@ -9,10 +9,10 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
-from .. import signing
 from ..errors import InvalidRequest, Unauthorized
-from ..imports import ImportService
-from ..service import ImageService
+from ..ingest.imports import ImportService
+from ..service.images import ImageService
+from . import signing
 from .images import check_token
 
 bp = Blueprint("imports", __name__)

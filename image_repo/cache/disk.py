@@ -28,8 +28,7 @@ from contextlib import contextmanager
 from filelock import FileLock, Timeout
 
 from ..errors import NotFound
-from ..storage.base import ObjectInfo, sha256_hex
-from ..storage.memory import check_key, check_metadata, guess_content_type
+from ..storage.base import ObjectInfo, check_key, check_metadata, guess_content_type, sha256_hex
 from .stats import Counters
 
 log = logging.getLogger("image_repo.cache")

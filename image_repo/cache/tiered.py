@@ -16,10 +16,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
+from ..config.settings import Settings
 from ..errors import NotFound
-from ..settings import Settings
-from ..storage.base import ObjectInfo, ObjectStore, sha256_hex
-from ..storage.memory import check_key, check_metadata, guess_content_type
+from ..storage.base import ObjectInfo, ObjectStore, check_key, check_metadata, guess_content_type, sha256_hex
 from .disk import DiskCache
 from .memory import MemoryCache
 from .stats import Counters

@@ -1,6 +1,7 @@
 """Pure image work: bytes + DerivationSpec -> bytes; metadata."""
 
-from .derive import Derived, ImageInfo, derive, probe
+from .decode import ImageInfo, probe
+from .derive import Derived, derive
 from .metadata import read_metadata
 from .spec import DerivationSpec
 

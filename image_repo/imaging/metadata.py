@@ -13,7 +13,7 @@ from typing import Any
 
 from PIL import Image
 
-from .derive import DECODE_ERRORS, open_image, orientation
+from .decode import DECODE_ERRORS, open_image, orientation
 
 _IFD_EXIF = 0x8769
 _IFD_GPS = 0x8825

@@ -1,9 +1,15 @@
-"""The whole contract of a storage backend: the ObjectStore protocol and ObjectInfo."""
+"""The whole contract of a storage backend: the ObjectStore protocol, ObjectInfo, and the rules for keys and metadata."""
 from __future__ import annotations
 
 import hashlib
+import mimetypes
+import re
 from dataclasses import dataclass, field
 from typing import Iterator, Mapping, Protocol, runtime_checkable
+
+from ..errors import InvalidRequest
+
+_META_KEY = re.compile(r"^[a-z0-9-]+$")
 
 
 @dataclass(frozen=True)
@@ -88,3 +94,30 @@ def content_version(info: ObjectInfo) -> str:
     if info.etag:
         return "etag-" + info.etag.strip('"')
     return f"size-{info.size}-m{int((info.modified or 0) * 1000)}"
+
+
+def guess_content_type(key: str) -> str:
+    """The MIME type a key's extension implies, else application/octet-stream.
+
+    Only for objects written without a content type: stores know bytes, not image formats
+    (the service passes the type of every original and derivative it writes).
+    """
+    return mimetypes.guess_type(key, strict=False)[0] or "application/octet-stream"
+
+
+def check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
+    """A copy of ``metadata`` if it keeps the contract (``[a-z0-9-]`` keys, ASCII values), else InvalidRequest."""
+    out: dict[str, str] = {}
+    for k, v in (metadata or {}).items():
+        if not isinstance(k, str) or not _META_KEY.match(k):
+            raise InvalidRequest(f"metadata key {k!r}: only lower-case ASCII letters, digits and '-'")
+        if not isinstance(v, str) or not v.isascii() or any(c in v for c in "\r\n\0"):
+            raise InvalidRequest(f"metadata {k}: value must be one line of ASCII")
+        out[k] = v
+    return out
+
+
+def check_key(key: str) -> None:
+    """Refuse keys no backend can hold: empty, or with NUL."""
+    if not key or "\0" in key:
+        raise InvalidRequest(f"invalid object key {key!r}")

@@ -6,11 +6,11 @@ import json
 import os
 import re
 import secrets
+import stat as stat_mod
 from collections.abc import Iterator, Mapping
 
-from ..errors import InvalidRequest
-from .base import ObjectInfo
-from .memory import check_key, guess_content_type
+from ..errors import InvalidRequest, NotFound
+from .base import ObjectInfo, check_key, guess_content_type
 
 _RESERVED = re.compile(r"^\..*\.(meta\.json|tmp-[0-9a-f]{12})$", re.DOTALL)
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -134,3 +134,32 @@ def scan_dir(dir_fd: int, key_prefix: str, name_prefix: str) -> Iterator[ObjectI
         elif st is not None:
             key = key_prefix + name
             yield ObjectInfo(key, st.st_size, guess_content_type(key), None, None, st.st_mtime, {})
+
+
+def read_file(dir_fd: int, base: str, key: str) -> tuple[bytes, os.stat_result]:
+    """The bytes of the regular file ``base`` and its stat (of exactly those bytes); NotFound if absent."""
+    try:
+        fd = os.open(base, READ_FLAGS, dir_fd=dir_fd)
+    except OSError as e:
+        if e.errno in NOT_THERE:
+            raise NotFound(f"no object {key!r}") from None
+        raise
+    with os.fdopen(fd, "rb", buffering=0) as f:
+        st = os.fstat(fd)
+        if not stat_mod.S_ISREG(st.st_mode):
+            raise NotFound(f"no object {key!r}")
+        return f.read(), st
+
+
+def unlink_quietly(dir_fd: int, *names: str) -> None:
+    """Remove leftover temp files; one that is already gone is fine."""
+    for name in names:
+        try:
+            os.unlink(name, dir_fd=dir_fd)
+        except OSError:
+            pass
+
+
+def close_all(fds: list[int]) -> None:
+    for fd in fds:
+        os.close(fd)

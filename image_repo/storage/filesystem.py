@@ -2,10 +2,8 @@
 
 Layout: the object ``k`` is the file ``<root>/<k>`` byte for byte, so a directory of images
 written by any other tool is servable as it stands. Beside it, ``<dir>/.<basename>.meta.json``
-holds what the file cannot: content type, SHA-256, custom metadata, and the (inode, size,
-mtime_ns) of the data file it describes. A sidecar that does not match its file is stale: the
-SHA-256 is recomputed from the bytes (content type and metadata are still taken from it, as
-they describe the key as last written). Files without a sidecar get one written lazily.
+holds what the file cannot: content type, SHA-256, custom metadata (sidecars.py says when
+it is trusted).
 
 Temp files are ``<dir>/.<basename>.tmp-<12 hex>``. Names of those two shapes are reserved:
 never listed, never accepted as a key segment. Every path is resolved segment by segment from
@@ -20,30 +18,27 @@ import errno
 import hashlib
 import os
 import stat as stat_mod
-import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 
-from cachetools import LRUCache
-
 from ..errors import ConfigError, Conflict, InvalidRequest, NotFound, StorageUnavailable
-from .base import ObjectInfo, sha256_hex
+from .base import ObjectInfo, check_metadata, guess_content_type, sha256_hex
 from .fileio import (
     DIR_FLAGS,
     NOT_THERE,
     READ_FLAGS,
-    decode_sidecar,
+    close_all,
     encode_sidecar,
     is_reserved,
     key_segments,
-    link_new,
-    read_small,
+    read_file,
     scan_dir,
     sidecar_name,
     temp_name,
+    unlink_quietly,
     write_new,
 )
-from .memory import check_metadata, guess_content_type
+from .sidecars import Sidecars
 
 
 class FileStore:
@@ -56,10 +51,7 @@ class FileStore:
         self.root = os.path.realpath(os.path.abspath(root))
         self.url = "file://" + self.root
         self.fsync = fsync
-        self._lock = threading.Lock()
-        # (key) -> (sidecar ident, parsed sidecar); (key, data ident) -> sha256 of stale/foreign files
-        self._sidecars: LRUCache[str, tuple[tuple[int, int, int], dict | None]] = LRUCache(maxsize=65536)
-        self._hashes: LRUCache[tuple[str, tuple[int, int, int]], str] = LRUCache(maxsize=65536)
+        self._sidecars = Sidecars()
         try:
             os.makedirs(self.root, exist_ok=True)
         except OSError as e:
@@ -117,7 +109,7 @@ class FileStore:
                         pass
                     fds.append(os.open(seg, DIR_FLAGS, dir_fd=fds[-1]))
         except BaseException:
-            _close_all(fds)
+            close_all(fds)
             raise
         return fds
 
@@ -144,10 +136,10 @@ class FileStore:
             if fds is None:
                 raise NotFound(f"no object {key!r}")
             try:
-                data, st = self._read_file(fds[-1], segs[-1], key)
-                return data, self._info(fds[-1], segs[-1], key, st, data)
+                data, st = read_file(fds[-1], segs[-1], key)
+                return data, self._sidecars.info(fds[-1], segs[-1], key, st, data)
             finally:
-                _close_all(fds)
+                close_all(fds)
 
     def stat(self, key: str) -> ObjectInfo | None:
         """Info from one lstat and the (in-process cached) sidecar; None if absent."""
@@ -159,7 +151,7 @@ class FileStore:
             try:
                 return self._stat_in(fds[-1], segs[-1], key)
             finally:
-                _close_all(fds)
+                close_all(fds)
 
     def stat_first(self, keys: Iterable[str]) -> ObjectInfo | None:
         """Info of the first of ``keys`` that exists: a few stats in one directory, where a listing
@@ -175,14 +167,14 @@ class FileStore:
                 with self._errors("stat", key):
                     if segs[:-1] != parent:  # open each directory once, however many keys it holds
                         if fds is not None:
-                            _close_all(fds)
+                            close_all(fds)
                         parent, fds = segs[:-1], self._existing_dirs(segs)
                     info = self._stat_in(fds[-1], segs[-1], key) if fds is not None else None
                 if info is not None:
                     return info
         finally:
             if fds is not None:
-                _close_all(fds)
+                close_all(fds)
         return None
 
     def _stat_in(self, dir_fd: int, base: str, key: str) -> ObjectInfo | None:
@@ -196,77 +188,9 @@ class FileStore:
         if not stat_mod.S_ISREG(st.st_mode):
             return None
         try:
-            return self._info(dir_fd, base, key, st, None)
+            return self._sidecars.info(dir_fd, base, key, st, None)
         except NotFound:
             return None  # deleted while we looked
-
-    def _read_file(self, dir_fd: int, base: str, key: str) -> tuple[bytes, os.stat_result]:
-        try:
-            fd = os.open(base, READ_FLAGS, dir_fd=dir_fd)
-        except OSError as e:
-            if e.errno in NOT_THERE:
-                raise NotFound(f"no object {key!r}") from None
-            raise
-        with os.fdopen(fd, "rb", buffering=0) as f:
-            st = os.fstat(fd)
-            if not stat_mod.S_ISREG(st.st_mode):
-                raise NotFound(f"no object {key!r}")
-            return f.read(), st
-
-    def _info(self, dir_fd: int, base: str, key: str, st: os.stat_result, data: bytes | None) -> ObjectInfo:
-        """ObjectInfo for the data file ``st`` (and its bytes, when read), trusting only a matching sidecar."""
-        ident = (st.st_ino, st.st_size, st.st_mtime_ns)
-        side = self._load_sidecar(dir_fd, base, key)
-        sha = side.get("sha256") if side and side.get("ident") == list(ident) else None
-        if sha is None:
-            with self._lock:
-                sha = self._hashes.get((key, ident))
-            if sha is None:
-                if data is None:
-                    data, st2 = self._read_file(dir_fd, base, key)
-                    ident = (st2.st_ino, st2.st_size, st2.st_mtime_ns)
-                    st = st2
-                sha = sha256_hex(data)
-                with self._lock:
-                    self._hashes[(key, ident)] = sha
-                if side is None:
-                    self._adopt(dir_fd, base, key, ident, sha)
-        return ObjectInfo(
-            key=key,
-            size=st.st_size,
-            content_type=(side or {}).get("content_type") or guess_content_type(key),
-            sha256=sha,
-            modified=st.st_mtime,
-            metadata=dict((side or {}).get("metadata") or {}),
-        )
-
-    def _load_sidecar(self, dir_fd: int, base: str, key: str) -> dict | None:
-        """The parsed sidecar of ``base`` (cached by the sidecar's own inode/size/mtime), or None."""
-        name = sidecar_name(base)
-        try:
-            sst = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-        except OSError as e:
-            if e.errno in NOT_THERE:
-                return None
-            raise
-        sident = (sst.st_ino, sst.st_size, sst.st_mtime_ns)
-        with self._lock:
-            hit = self._sidecars.get(key)
-        if hit is not None and hit[0] == sident:
-            return hit[1]
-        side = read_small(dir_fd, name)
-        parsed = decode_sidecar(side) if side is not None else None
-        with self._lock:
-            self._sidecars[key] = (sident, parsed)
-        return parsed
-
-    def _adopt(self, dir_fd: int, base: str, key: str, ident: tuple[int, int, int], sha: str) -> None:
-        """Record a foreign file's SHA-256 in a new sidecar, unless someone wrote one meanwhile."""
-        body = encode_sidecar(ident, sha, guess_content_type(key), {})
-        try:
-            link_new(dir_fd, sidecar_name(base), temp_name(base), body)
-        except OSError:
-            pass  # read-only tree or a racing writer: the in-process hash cache still helps
 
     # -- writes --------------------------------------------------------------------------
 
@@ -300,7 +224,7 @@ class FileStore:
                     if attempt == 4:
                         raise
                 finally:
-                    _close_all(fds)
+                    close_all(fds)
         return ObjectInfo(key, len(data), ctype, sha, None, st.st_mtime, meta)
 
     def _write_pair(
@@ -315,7 +239,7 @@ class FileStore:
         try:
             st = write_new(d, tmp, data, self.fsync)
         except BaseException:
-            _unlink_quietly(d, tmp)
+            unlink_quietly(d, tmp)
             raise
         self._install(d, base, tmp, st, sha, ctype, meta)
         return st
@@ -333,7 +257,7 @@ class FileStore:
             os.replace(stmp, sidecar_name(base), src_dir_fd=d, dst_dir_fd=d)
             os.replace(tmp, base, src_dir_fd=d, dst_dir_fd=d)
         except BaseException:
-            _unlink_quietly(d, tmp, stmp)
+            unlink_quietly(d, tmp, stmp)
             raise
         if self.fsync:
             os.fsync(d)
@@ -349,7 +273,7 @@ class FileStore:
                 try:
                     fd = os.open(segs[-1], READ_FLAGS, dir_fd=fds[-1])
                 finally:
-                    _close_all(fds)
+                    close_all(fds)
             except OSError as e:
                 if e.errno in NOT_THERE:
                     raise NotFound(f"no object {key!r}") from None
@@ -379,13 +303,13 @@ class FileStore:
                         os.fsync(f.fileno())
                     st = os.fstat(f.fileno())
             except BaseException:
-                _unlink_quietly(d, tmp)
-                _close_all(fds)
+                unlink_quietly(d, tmp)
+                close_all(fds)
                 raise
             try:
                 self._install(d, base, tmp, st, digest.hexdigest(), ctype, meta)
             finally:
-                _close_all(fds)
+                close_all(fds)
         return ObjectInfo(key, st.st_size, ctype, digest.hexdigest(), None, st.st_mtime, meta)
 
     def delete(self, key: str) -> None:
@@ -415,7 +339,7 @@ class FileStore:
                     except OSError:
                         break  # not empty (or raced with a writer): stop pruning
             finally:
-                _close_all(fds)
+                close_all(fds)
 
     # -- listing -------------------------------------------------------------------------
 
@@ -435,27 +359,11 @@ class FileStore:
             try:
                 yield from scan_dir(fds[-1], dir_part + slash, name_prefix)
             finally:
-                _close_all(fds)
+                close_all(fds)
 
     def close(self) -> None:
         """Forget cached sidecars."""
-        with self._lock:
-            self._sidecars.clear()
-            self._hashes.clear()
+        self._sidecars.clear()
 
     def __repr__(self) -> str:
         return f"FileStore({self.root!r})"
-
-
-def _unlink_quietly(dir_fd: int, *names: str) -> None:
-    """Remove leftover temp files; one that is already gone is fine."""
-    for name in names:
-        try:
-            os.unlink(name, dir_fd=dir_fd)
-        except OSError:
-            pass
-
-
-def _close_all(fds: list[int]) -> None:
-    for fd in fds:
-        os.close(fd)

@@ -1,44 +1,12 @@
 """MemoryStore: a thread-safe in-process ObjectStore for tests and ``memory://`` URLs."""
 from __future__ import annotations
 
-import mimetypes
-import re
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 
-from ..errors import InvalidRequest, NotFound
-from ..imaging.formats import kind_for_extension
-from .base import ObjectInfo, sha256_hex
-
-_META_KEY = re.compile(r"^[a-z0-9-]+$")
-
-
-def guess_content_type(key: str) -> str:
-    """The MIME type a key's extension implies (image kinds first), else application/octet-stream."""
-    ext = key.rsplit("/", 1)[-1].rpartition(".")[2]
-    kind = kind_for_extension(ext) if ext else None
-    if kind is not None:
-        return kind.content_type
-    return mimetypes.guess_type(key, strict=False)[0] or "application/octet-stream"
-
-
-def check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
-    """A copy of ``metadata`` if it keeps the contract (``[a-z0-9-]`` keys, ASCII values), else InvalidRequest."""
-    out: dict[str, str] = {}
-    for k, v in (metadata or {}).items():
-        if not isinstance(k, str) or not _META_KEY.match(k):
-            raise InvalidRequest(f"metadata key {k!r}: only lower-case ASCII letters, digits and '-'")
-        if not isinstance(v, str) or not v.isascii() or any(c in v for c in "\r\n\0"):
-            raise InvalidRequest(f"metadata {k}: value must be one line of ASCII")
-        out[k] = v
-    return out
-
-
-def check_key(key: str) -> None:
-    """Refuse keys no backend can hold: empty, or with NUL."""
-    if not key or "\0" in key:
-        raise InvalidRequest(f"invalid object key {key!r}")
+from ..errors import NotFound
+from .base import ObjectInfo, check_key, check_metadata, guess_content_type, sha256_hex
 
 
 class MemoryStore:

@@ -23,12 +23,11 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ..config.settings import S3Settings
 from ..errors import ConfigError, ImageRepoError, InvalidRequest, NotFound, StorageUnavailable
 from ..names import parse_original_key
-from ..settings import S3Settings
-from .base import ObjectInfo, sha256_hex
+from .base import ObjectInfo, check_key, check_metadata, guess_content_type, sha256_hex
 from .filesystem import FileStore
-from .memory import check_key, check_metadata, guess_content_type
 
 log = logging.getLogger(__name__)
 

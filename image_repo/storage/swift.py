@@ -17,10 +17,9 @@ import swiftclient.client
 from swiftclient.client import ClientException, Connection
 from swiftclient.utils import generate_temp_url
 
+from ..config.settings import _SWIFT_ENV, _SWIFT_V1_ENV, Settings, SwiftSettings
 from ..errors import ConfigError, ImageRepoError, InvalidRequest, NotFound, PayloadTooLarge, StorageUnavailable
-from ..settings import _SWIFT_ENV, _SWIFT_V1_ENV, Settings, SwiftSettings  # the env tables settings.py fills from
-from .base import ObjectInfo, sha256_hex
-from .memory import check_key, check_metadata, guess_content_type
+from .base import ObjectInfo, check_key, check_metadata, guess_content_type, sha256_hex
 
 T = TypeVar("T")
 swiftclient.client.logger_settings["reveal_sensitive_prefix"] = 0  # it would log 16 chars of keys and tokens

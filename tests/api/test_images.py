@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from PIL import Image
 
-from image_repo.app import create_app
+from image_repo.web.app import create_app
 from tests.fixtures.images import assert_scene, make_jpeg, make_png, make_tagged_jpeg, metadata_markers
 
 
@@ -348,7 +348,7 @@ def test_delete_removes_original_and_derivatives(client, upload, photo, app):
     assert client.delete("/images/p").status_code == 204
     assert client.get("/images/p").status_code == 404
     assert client.get("/images").get_json() == []
-    from image_repo.service import bottom_level
+    from image_repo.service.images import bottom_level
 
     assert list(bottom_level(app.extensions["image_repo"].cache).list("p/")) == []
     assert client.delete("/images/p").status_code == 404

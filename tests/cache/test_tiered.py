@@ -8,8 +8,8 @@ import pytest
 from image_repo.cache.disk import DiskCache
 from image_repo.cache.memory import MemoryCache
 from image_repo.cache.tiered import TieredStore, build_cache
+from image_repo.config.settings import Settings
 from image_repo.errors import NotFound, StorageUnavailable
-from image_repo.settings import Settings
 from image_repo.storage.memory import MemoryStore
 
 
@@ -201,7 +201,7 @@ def test_a_local_cache_store_makes_the_default_disk_level_redundant(tmp_path):
     from image_repo.cache.disk import DiskCache
     from image_repo.cache.memory import MemoryCache
     from image_repo.cache.tiered import build_cache
-    from image_repo.settings import Settings
+    from image_repo.config.settings import Settings
     from image_repo.storage.filesystem import FileStore
     from image_repo.storage.memory import MemoryStore
 

@@ -9,8 +9,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from image_repo.app import create_app
-from image_repo.settings import Settings
+from image_repo.config.settings import Settings
+from image_repo.web.app import create_app
 
 
 @pytest.fixture

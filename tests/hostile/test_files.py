@@ -125,7 +125,7 @@ def test_gif_with_thousands_of_frames_serves_its_first_frame(client, frames):
 
 
 def test_output_over_max_output_pixels_is_413_not_a_crash(settings, tmp_path):
-    from image_repo.app import create_app
+    from image_repo.web.app import create_app
 
     settings.max_output_pixels = 10_000
     client = create_app(settings).test_client()

@@ -5,11 +5,11 @@ import threading
 
 import pytest
 
-from image_repo.app import create_app
-from image_repo.concurrency import Limiter
+from image_repo.config.settings import Settings
 from image_repo.errors import Overloaded
-from image_repo.settings import Settings
+from image_repo.host.limiter import Limiter
 from image_repo.storage.memory import MemoryStore
+from image_repo.web.app import create_app
 from tests.fixtures.images import make_jpeg
 
 

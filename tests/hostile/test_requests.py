@@ -141,7 +141,7 @@ def test_catastrophic_invalid_and_long_regexes_are_fast_and_never_5xx(client, re
 
 
 def test_url_without_url_key_is_a_4xx(settings):
-    from image_repo.app import create_app
+    from image_repo.web.app import create_app
 
     settings.url_key = None
     client = create_app(settings).test_client()

@@ -7,10 +7,10 @@ import textwrap
 
 import pytest
 
-from image_repo.app import create_app
+from image_repo.config.settings import Settings
 from image_repo.imaging import heap
-from image_repo.settings import Settings
 from image_repo.storage.memory import MemoryStore
+from image_repo.web.app import create_app
 from tests.fixtures.images import make_png
 
 glibc = pytest.mark.skipif(heap._glibc() is None, reason="needs glibc's mallinfo2 and malloc_trim")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 
 import pytest
 
 from image_repo.errors import ImageRepoError, PayloadTooLarge, UnprocessableImage, UnsupportedImage
 from image_repo.imaging import DerivationSpec, derive, probe, read_metadata
+from image_repo.imaging import decode as decode_module
 from tests.fixtures.images import (
     NOT_IMAGES,
     gif_header_only,
@@ -25,7 +25,6 @@ from tests.fixtures.images import (
 pytestmark = pytest.mark.filterwarnings("error")
 
 LIMIT = 50_000_000
-derive_module = importlib.import_module("image_repo.imaging.derive")  # image_repo.imaging.derive is the function
 
 
 def _derive(data: bytes) -> object:
@@ -127,8 +126,8 @@ def test_not_images_and_other_formats_are_415(call: str, name: str) -> None:
 
 
 def test_heic_without_its_plugin_is_415(monkeypatch: pytest.MonkeyPatch) -> None:
-    without = tuple(f for f in derive_module.decoders() if f != "HEIF")
-    monkeypatch.setattr(derive_module, "decoders", lambda: without)
+    without = tuple(f for f in decode_module.decoders() if f != "HEIF")
+    monkeypatch.setattr(decode_module, "decoders", lambda: without)
     fake = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64)
     with pytest.raises(UnsupportedImage, match="heic"):
         _derive(fake)

@@ -8,8 +8,8 @@ import io
 import pytest
 from flask.testing import FlaskClient
 
-from image_repo.app import create_app
-from image_repo.settings import Settings
+from image_repo.config.settings import Settings
+from image_repo.web.app import create_app
 from tests.fixtures.images import make_jpeg, make_png
 
 

@@ -10,9 +10,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from image_repo.app import create_app
-from image_repo.imports import record_key, staging_key
-from image_repo.settings import Settings
+from image_repo.config.settings import Settings
+from image_repo.ingest.imports import record_key, staging_key
+from image_repo.web.app import create_app
 from tests.fixtures.images import make_jpeg, make_png
 
 
@@ -179,7 +179,7 @@ def test_without_url_key_imports_are_not_offered(tmp_path):
 
 def test_a_replace_import_is_served_at_once_and_drops_the_old_derivatives(app, client):
     from image_repo.names import derived_prefix
-    from image_repo.service import bottom_level
+    from image_repo.service.images import bottom_level
 
     service = app.extensions["image_repo"]
     photo = make_jpeg(64, 48)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from image_repo.settings import S3Settings
+from image_repo.config.settings import S3Settings
 from image_repo.storage.s3 import S3Store
 
 

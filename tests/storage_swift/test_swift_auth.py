@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 from swiftclient.client import Connection
 
+from image_repo.config.settings import Settings, SwiftSettings
 from image_repo.errors import ConfigError
-from image_repo.settings import Settings, SwiftSettings
 from image_repo.storage.swift import SwiftStore, swift_auth_options
 
 V2_ENV = {"OS_AUTH_URL": "https://keystone.example/v2.0", "OS_USERNAME": "alice", "OS_PASSWORD": "pw-v2",

@@ -1,0 +1,1 @@
+"""Direct-to-store imports: the ImportService and the checks an imported object passes."""

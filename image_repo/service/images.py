@@ -1,0 +1,347 @@
+"""ImageService: list, upload, get (derive on a miss), meta, url, delete. No Flask here.
+
+Finding originals is in originals.py; intermediates in intermediates.py; one derivation per
+key at a time in host/flight.py.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+from .. import names
+from ..cache.disk import DiskCache
+from ..config.settings import Settings
+from ..errors import Conflict, InvalidRequest, NotConfigured, NotFound, StorageUnavailable, UnsupportedImage
+from ..host.flight import HostFlight, SingleFlight
+from ..host.limiter import Limiter
+from ..host.writes import HostWrites
+from ..imaging import DerivationSpec, Derived, derive, heap, probe, read_metadata
+from ..imaging.derive import resample_target
+from ..imaging.formats import KINDS, Kind
+from ..storage.base import ObjectInfo, ObjectStore, SupportsTempUrl, content_version, sha256_hex
+from .intermediates import Intermediates
+from .originals import Original, Originals, literal_prefix
+
+log = logging.getLogger("image_repo.service")
+
+__all__ = ["ImageService", "Original", "Rendered", "Uploaded", "bottom_level", "literal_prefix", "sha_mismatch"]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    data: bytes
+    content_type: str
+    etag: str
+    cached: bool
+    """True when a cache level had it (no derivation was made for this request)."""
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    name: str
+    key: str
+    sha256: str
+    created: bool
+
+
+class ImageService:
+    """The flow of DESIGN.md section 1, over one originals store and one stacked cache."""
+
+    def __init__(self, settings: Settings, store: ObjectStore, cache: ObjectStore) -> None:
+        self.settings = settings
+        self.store = store
+        self.cache = cache
+        # Host-wide state of the workers (locks, the write counter) lives in the disk cache's directory.
+        disk = next((level for level in getattr(cache, "levels", []) if isinstance(level, DiskCache)), None)
+        host_dir = disk.path if disk is not None else settings.disk_cache_path()
+        self.originals = Originals(settings, store, HostWrites(host_dir))
+        self.name_limits = self.originals.name_limits
+        self.intermediates = Intermediates(cache)
+        self._flight = SingleFlight()
+        # Across worker processes: a lock per derived key, where they then find the result in
+        # a level they share and that is written before the lock is released (disk, or a local cache store).
+        shared = disk is not None or getattr(bottom_level(cache), "local", False)
+        self._host_flight = HostFlight(os.path.join(host_dir, ".flight")) if shared else None
+        running = settings.max_concurrent_derivations or max(1, settings.threads)
+        self._limiter = Limiter(running, settings.max_queued_derivations)
+        self._counters = {"derivations": 0, "cache_hits": 0, "uploads": 0, "deletes": 0,
+                          "from_intermediate": 0, "intermediates_kept": 0, "fast_hits": 0,
+                          "heap_trims": 0}
+        self._counter_lock = threading.Lock()
+
+    # -- names ---------------------------------------------------------------------------
+    def validate_name(self, raw: str) -> str:
+        return self.originals.validate_name(raw)
+
+    def count(self, *counters: str) -> None:
+        """Add one to each of ``counters`` (of /metrics; the fast path counts its hits here too)."""
+        with self._counter_lock:
+            for counter in counters:
+                self._counters[counter] += 1
+
+    _count = count
+
+    def counters(self) -> dict[str, int]:
+        with self._counter_lock:
+            return dict(self._counters)
+
+    # -- finding originals (originals.py) -------------------------------------------------
+    def list_names(self, regex: str | None = None, prefix: str = "") -> list[str]:
+        """Names of every original under ``prefix`` whose whole name ``regex`` matches (RE2)."""
+        return self.originals.list_names(regex, prefix)
+
+    def find(self, name: str, *, fresh: bool = False) -> Original | None:
+        """The original of ``name``, or None. Trusts what it learned for ``original_stat_ttl`` seconds unless ``fresh``."""
+        return self.originals.find(name, fresh=fresh)
+
+    def get_original(self, name: str) -> Original:
+        return self.originals.get(name)
+
+    def resolve_path(self, path: str) -> tuple[Original, Kind | None]:
+        """The image a GET path names: the exact name first, else the name less a known extension."""
+        return self.originals.resolve_path(path)
+
+    # -- derived images ------------------------------------------------------------------
+    def etag(self, original: Original, spec: DerivationSpec) -> str:
+        """Strong ETag: changes with the original's bytes and with the canonical spec."""
+        digest = hashlib.sha256(f"{original.version}\n{spec.key()}".encode()).hexdigest()
+        return digest[:32]
+
+    def render(self, original: Original, spec: DerivationSpec) -> Rendered:
+        """The derived image: from a cache level if any has it, else made once and cached."""
+        key = names.derived_key(original.name, original.version, spec)
+        etag = self.etag(original, spec)
+        content_type = KINDS[spec.kind].content_type
+        try:
+            data, _ = self.cache.get_with_info(key)
+            self._count("cache_hits")
+            return Rendered(data, content_type, etag, cached=True)
+        except NotFound:
+            pass
+        except StorageUnavailable:
+            log.warning("cache unavailable while reading %s; deriving", key)
+
+        def make() -> tuple[bytes, bool]:
+            if self._host_flight is None:
+                return self._make(original, spec, key), False
+            with self._host_flight.hold(key) as waited:
+                if waited:  # another worker made it meanwhile: it is in the disk cache we share
+                    try:
+                        data, _ = self.cache.get_with_info(key)
+                        self._count("cache_hits")
+                        return data, True
+                    except (NotFound, StorageUnavailable):
+                        pass
+                return self._make(original, spec, key), False
+
+        # One derivation per key at a time in this process (SingleFlight) and on this host (HostFlight).
+        data, cached = self._flight.run(key, make)
+        return Rendered(data, content_type, etag, cached=cached)
+
+    def _make(self, original: Original, spec: DerivationSpec, key: str) -> bytes:
+        """Derive, count and cache one derived image."""
+        with self._limiter.slot():
+            derived = self._derive(original, spec)
+        self._count("derivations")
+        try:
+            # The cache store's copy is written behind the answer where the cache can (TieredStore).
+            put = getattr(self.cache, "put_behind", self.cache.put)
+            put(key, derived.data, derived.content_type, {"source-version": original.version[:128]})
+        except StorageUnavailable:
+            log.warning("could not write derived image %s to the cache; serving it anyway", key)
+        return derived.data
+
+    def _derive(self, original: Original, spec: DerivationSpec) -> Derived:
+        """From the original's intermediate when the target fits in it, else from the original (keeping one)."""
+        max_pixels, max_output_pixels = self.settings.max_pixels, self.settings.max_output_pixels
+        have = self.intermediates.get(original)
+        if have is not None and have.fits(resample_target(have.shown, have.turn, spec)):
+            self._count("from_intermediate")
+            return derive(have.data, spec, stand_in=have, max_pixels=max_pixels, max_output_pixels=max_output_pixels,
+                          resample=self.settings.resample_filter)
+        source, info = self.store.get_with_info(original.ref.key)
+        # The original changed between stat and get: never cache under the old version. The
+        # hash is only computed when the store does not vouch for the version itself.
+        if content_version(info) != original.version and sha_mismatch(original.info, source):
+            self.originals.changed(original.name)
+            raise StorageUnavailable("the original changed while it was read; retry")
+        derived = derive(source, spec, keep=self.intermediates.wish(have), max_pixels=max_pixels,
+                         max_output_pixels=max_output_pixels, resample=self.settings.resample_filter)
+        del source
+        if heap.release_after_decode(derived.decoded_pixels):
+            self._count("heap_trims")
+        if derived.intermediate is not None:
+            self.intermediates.keep(original, derived.intermediate)
+            self._count("intermediates_kept")
+        return derived
+
+    def cached_in_store(self, original: Original, spec: DerivationSpec) -> str:
+        """The derived key, made and written to the authoritative cache store if it is not there."""
+        key = names.derived_key(original.name, original.version, spec)
+        bottom = bottom_level(self.cache)
+        if bottom.stat(key) is None:
+            rendered = self.render(original, spec)
+            if bottom.stat(key) is None:
+                bottom.put(key, rendered.data, rendered.content_type, {"source-version": original.version[:128]})
+        return key
+
+    def temp_url(
+        self, original: Original, spec: DerivationSpec, sign_own: Callable[[str], tuple[str, int]]
+    ) -> tuple[str, int]:
+        """A temporary URL to the derived image: the cache store's own (Swift/S3), else ours."""
+        if not self.settings.url_key:
+            raise NotConfigured("url=true needs url_key to be set in the server's configuration")
+        key = self.cached_in_store(original, spec)
+        bottom = bottom_level(self.cache)
+        if isinstance(bottom, SupportsTempUrl):
+            return bottom.temp_url(key, "GET", self.settings.url_lifetime)
+        return sign_own(key)
+
+    def get_derived(self, key: str) -> tuple[bytes, str]:
+        """A derived object by key (for the server's own signed URLs)."""
+        data, info = self.cache.get_with_info(key)
+        return data, info.content_type or "application/octet-stream"
+
+    def original_bytes(self, original: Original) -> bytes:
+        """The stored original byte for byte (``original=true``)."""
+        return self.store.get(original.ref.key)
+
+    def metadata(self, original: Original) -> dict[str, object]:
+        source = self.store.get(original.ref.key)
+        meta = read_metadata(source, include_gps=self.settings.expose_gps)
+        return {
+            "name": original.name,
+            "key": original.ref.key,
+            "bytes": len(source),
+            "sha256": original.info.sha256 or sha256_hex(source),
+            "content_type": original.info.content_type or original.ref.kind.content_type,
+            **meta,
+        }
+
+    # -- writes --------------------------------------------------------------------------
+    def upload(
+        self,
+        target: str,
+        data: bytes,
+        filename: str | None = None,
+        *,
+        replace: bool = False,
+        expected_sha256: str | None = None,
+    ) -> Uploaded:
+        """Store ``data`` byte for byte as the original of the name ``target`` implies.
+
+        ``target`` may end in ``/`` (then the upload's own filename is appended) and may
+        carry an extension (naming the kind; the content decides the stored extension).
+        ``expected_sha256`` (hex), when given, must match ``data`` or nothing is stored.
+        The same bytes again under the same name succeed and change nothing (a retry is safe).
+        """
+        if target == "" or target.endswith("/"):
+            base = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+            if not base:
+                raise InvalidRequest("name: the path ends in '/' but the upload has no filename")
+            target = target + base
+        stem, path_kind = names.split_extension(target)
+        name = self.validate_name(stem if path_kind is not None else target)
+        if not data:
+            raise UnsupportedImage("file: the upload is empty")
+        digest = sha256_hex(data)
+        if expected_sha256 is not None and expected_sha256.lower() != digest:
+            raise InvalidRequest(f"checksum: the upload's SHA-256 is {digest}, not {expected_sha256}; nothing stored")
+        info = probe(data, max_pixels=self.settings.max_pixels)
+        kind = info.kind
+        key = names.original_key(name, kind)
+        existing = self._all_original_keys(name)
+        if len(existing) == 1 and existing[0].key == key:
+            same = self.store.stat(key)
+            if same is not None and same.sha256 == digest:
+                return Uploaded(name, key, digest, created=False)  # identical: nothing to write or invalidate
+        if existing and not replace:
+            raise Conflict(f"Image '{name}' already exists; use PUT to replace it")
+        stored = self.store.put(key, data, kind.content_type, {"sha256": digest})
+        for other in existing:
+            if other.key != key:
+                try:
+                    self.store.delete(other.key)
+                except NotFound:
+                    pass
+        self.replaced(name, had_original=bool(existing))
+        self._count("uploads")
+        return Uploaded(name, key, stored.sha256 or digest, created=not existing)
+
+    def delete(self, name: str) -> None:
+        """Remove the original (every stored form of it) and its derivatives."""
+        refs = self._all_original_keys(name)
+        if not refs:
+            raise NotFound(f"Image '{name}' not found")
+        for ref in refs:
+            try:
+                self.store.delete(ref.key)
+            except NotFound:
+                pass
+        self.replaced(name, had_original=True)
+        self._count("deletes")
+
+    def replaced(self, name: str, *, had_original: bool) -> None:
+        """After ``name``'s original was written or removed: every worker of the host forgets
+        what it knew of it, and the derivatives of the old one go (when there was one)."""
+        self.originals.changed(name)
+        if had_original:
+            self._drop_derivatives(name)
+
+    def _all_original_keys(self, name: str) -> list[names.OriginalRef]:
+        return self.originals.all_keys(name)
+
+    def _drop_derivatives(self, name: str) -> None:
+        """Best effort: derived keys carry the original's version, so leftovers are never served."""
+        flush = getattr(self.cache, "flush", None)
+        if callable(flush):
+            flush(10.0)  # a derivative still being written behind must not land after we list
+        try:
+            for info in list(bottom_level(self.cache).list(names.derived_prefix(name))):
+                try:
+                    self.cache.delete(info.key)
+                except NotFound:
+                    pass
+        except StorageUnavailable:
+            log.warning("could not remove the derived images of %s; they will never be served", name)
+
+    # -- several images ------------------------------------------------------------------
+    def select(self, path: str, regex: str | None) -> list[str]:
+        """The names a multi-image request selects: under the directory ``path``, matching ``regex``."""
+        prefix = path if path == "" or path.endswith("/") else path + "/"
+        if prefix:
+            self.validate_name(prefix.rstrip("/"))
+        selected = self.list_names(regex, prefix=prefix)
+        if not selected:
+            if regex is not None:
+                raise NotFound(f"No images match '{prefix}  regex={regex}'")
+            raise NotFound(f"No images found in '{prefix or '/'}'")
+        return selected
+
+    def stats(self) -> dict[str, object]:
+        levels = getattr(self.cache, "stats", None)
+        return {"counters": self.counters(), "cache": levels() if callable(levels) else {}}
+
+    def ready(self) -> dict[str, str]:
+        """Whether each store answers; raises StorageUnavailable naming the first that does not."""
+        for label, store in (("store", self.store), ("cache_store", bottom_level(self.cache))):
+            try:
+                store.stat(".readyz-probe")
+            except StorageUnavailable as exc:
+                raise StorageUnavailable(f"{label} unavailable: {exc.message}") from None
+        return {"store": "ok", "cache_store": "ok"}
+
+
+def bottom_level(store: ObjectStore) -> ObjectStore:
+    """The authoritative level of a stacked cache (the store itself if it is not stacked)."""
+    levels = getattr(store, "levels", None)
+    return levels[-1] if levels else store
+
+
+def sha_mismatch(info: ObjectInfo, data: bytes) -> bool:
+    return info.sha256 is not None and len(data) == info.size and sha256_hex(data) != info.sha256
+

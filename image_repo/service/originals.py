@@ -1,0 +1,236 @@
+"""Finding originals: listing names (RE2), looking one up, and what a worker remembers of it.
+
+Split out of images.py (ImageService): this is the part of the flow that talks to the originals store
+about *which* object holds an image and which version of it is current. The fast path
+(web/fastpath.py) uses the same lookup, so a cache hit is answered only after the same
+check of the original's version that the service makes.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+import re2
+
+from .. import names
+from ..config.settings import Settings
+from ..errors import ImageRepoError, InvalidRequest, NotFound, StorageUnavailable
+from ..host.writes import HostWrites
+from ..imaging.formats import INPUT_KINDS, KINDS, Kind
+from ..storage.base import ObjectInfo, ObjectStore, content_version
+
+log = logging.getLogger("image_repo.service")
+
+_REGEX_META = frozenset(".^$*+?{}[]\\|()")
+_KIND_ORDER = {name: i for i, name in enumerate(KINDS)}
+# Every (kind, extension) an original can be stored with, in the order _preference gives.
+_EXTENSIONS = sorted(((k, ext) for k in INPUT_KINDS.values() for ext in k.extensions),
+                     key=lambda ke: (_KIND_ORDER.get(ke[0].name, 99), ke[1] != ke[0].name, ke[1]))
+MAX_REMEMBERED = 100_000
+"""Originals a worker keeps what it learned of; past that the table starts over (bounded memory)."""
+
+
+@dataclass(frozen=True)
+class Original:
+    """An image's original as found in the store: where, what, and which version."""
+
+    ref: names.OriginalRef
+    info: ObjectInfo
+
+    @property
+    def name(self) -> str:
+        return self.ref.name
+
+    @property
+    def version(self) -> str:
+        return content_version(self.info)
+
+
+class Originals:
+    """Lookups of originals in one store, remembering each for ``settings.original_stat_ttl`` seconds."""
+
+    def __init__(self, settings: Settings, store: ObjectStore, writes: HostWrites | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.name_limits = names.NameLimits(settings.max_name_bytes, settings.max_name_depth)
+        self._known: dict[str, tuple[Original, float]] = {}
+        self._lock = threading.Lock()
+        self._writes = writes
+        self._writes_seen = writes.value() if writes is not None else b""
+
+    def validate_name(self, raw: str) -> str:
+        return names.validate_name(raw, self.name_limits)
+
+    # -- listing -------------------------------------------------------------------------
+    def list_names(self, regex: str | None = None, prefix: str = "") -> list[str]:
+        """Names of every original under ``prefix`` whose whole name ``regex`` matches (RE2)."""
+        matcher = self._compile(regex) if regex is not None else None
+        listing_prefix = prefix
+        if matcher is not None:
+            literal = literal_prefix(regex or "")
+            if literal.startswith(prefix):
+                listing_prefix = literal
+            elif not prefix.startswith(literal):
+                return []
+        found: set[str] = set()
+        parse = names.parse_original_key
+        fullmatch = matcher.fullmatch if matcher is not None else None
+        for info in self.store.list(listing_prefix):
+            ref = parse(info.key)
+            if ref is None or not ref.name.startswith(prefix):
+                continue
+            if fullmatch is None or fullmatch(ref.name):
+                found.add(ref.name)
+        return sorted(found)
+
+    def _compile(self, regex: str) -> "re2._Regexp":
+        if len(regex) > self.settings.max_regex_length:
+            raise InvalidRequest(f"regex: longer than {self.settings.max_regex_length} characters")
+        try:
+            options = re2.Options()
+            options.log_errors = False
+            return re2.compile(regex, options)
+        except re2.error as exc:
+            raise InvalidRequest(f"regex: invalid pattern: {exc}") from None
+
+    # -- one original --------------------------------------------------------------------
+    def find(self, name: str, *, fresh: bool = False) -> Original | None:
+        """The original of ``name``, or None. Trusts what it learned for ``original_stat_ttl`` seconds unless ``fresh``."""
+        now = time.monotonic()
+        if self._writes is not None and (mark := self._writes.value()) != self._writes_seen:
+            with self._lock:  # a write through a worker of this host: what we knew may be stale
+                self._writes_seen = mark
+                self._known.clear()
+        cached = self._known.get(name)  # a dict read is atomic; writes take the lock
+        if cached is not None:
+            original, seen = cached
+            if now - seen < self.settings.original_stat_ttl and not fresh:
+                return original
+            try:
+                info = self.store.stat(original.ref.key)
+            except StorageUnavailable:
+                # What we last knew still names the right derivatives: cached ones can be served.
+                log.warning("store unavailable; using what was last known of %s", name)
+                return original
+            if info is not None:
+                if info != original.info:
+                    original = Original(original.ref, info)
+                self.remember(name, original, now)
+                return original
+        found = self._search(name)
+        if found is None:
+            self.forget(name)
+        else:
+            self.remember(name, found, now)
+        return found
+
+    def _search(self, name: str) -> Original | None:
+        stat_first = getattr(self.store, "stat_first", None)
+        if stat_first is not None:
+            # A local store: stat the few keys the original can have rather than list a
+            # directory that may hold thousands (the listing below stays for keys written by
+            # other tools in forms we do not guess, such as upper-case extensions).
+            refs = _candidates(name)
+            info = stat_first(ref.key for ref in refs)
+            if info is not None:
+                return Original(next(ref for ref in refs if ref.key == info.key), info)
+        refs = [
+            ref
+            for info in self.store.list(name + ".")
+            if (ref := names.parse_original_key(info.key)) is not None and ref.name == name
+        ]
+        if not refs:
+            legacy = names.legacy_original_key(name, "x").rsplit(".", 1)[0]
+            refs = [
+                ref
+                for info in self.store.list(legacy)
+                if (ref := names.parse_original_key(info.key)) is not None and ref.name == name
+            ]
+        refs.sort(key=_preference)
+        for ref in refs:
+            info = self.store.stat(ref.key)
+            if info is not None:
+                return Original(ref, info)
+        return None
+
+    def remember(self, name: str, original: Original, when: float) -> None:
+        with self._lock:
+            if len(self._known) > MAX_REMEMBERED:
+                self._known.clear()
+            self._known[name] = (original, when)
+
+    def forget(self, name: str) -> None:
+        """Drop what this worker knows of ``name``."""
+        with self._lock:
+            self._known.pop(name, None)
+
+    def changed(self, name: str) -> None:
+        """``name``'s original was written or removed: this worker and the host's others forget it."""
+        self.forget(name)
+        if self._writes is not None:
+            self._writes.bump()
+
+    def get(self, name: str) -> Original:
+        original = self.find(name)
+        if original is None:
+            raise NotFound(f"Image '{name}' not found")
+        return original
+
+    def resolve_path(self, path: str) -> tuple[Original, Kind | None]:
+        """The image a GET path names: the exact name first, else the name less a known extension."""
+        exact_error: ImageRepoError | None = None
+        try:
+            name = self.validate_name(path)
+            original = self.find(name)
+            if original is not None:
+                return original, None
+        except InvalidRequest as exc:
+            exact_error = exc
+        stem, kind = names.split_extension(path)
+        if kind is not None and kind.name in KINDS:
+            original = self.find(self.validate_name(stem))
+            if original is not None:
+                return original, kind
+        if exact_error is not None:
+            raise exact_error
+        raise NotFound(f"Image '{path}' not found")
+
+    def all_keys(self, name: str) -> list[names.OriginalRef]:
+        """Every stored form of ``name``'s original (current and 2016 layout)."""
+        legacy = names.legacy_original_key(name, "x").rsplit(".", 1)[0]
+        refs = []
+        for prefix in (name + ".", legacy):
+            for info in self.store.list(prefix):
+                ref = names.parse_original_key(info.key)
+                if ref is not None and ref.name == name and ref not in refs:
+                    refs.append(ref)
+        return refs
+
+
+def _preference(ref: names.OriginalRef) -> tuple[bool, int, bool, str]:
+    """Which of several stored forms of one original is served: current layout, kind order, our extension."""
+    return (ref.legacy, _KIND_ORDER.get(ref.kind.name, 99), not ref.key.endswith("." + ref.kind.name), ref.key)
+
+
+def _candidates(name: str) -> list[names.OriginalRef]:
+    """Every key ``name``'s original can have in the forms we write or the 2016 server wrote, preferred first."""
+    # A valid name's keys read back as that name (validate_name checks it), so no parsing here.
+    refs = [names.OriginalRef(name, names.original_key(name, ext), kind) for kind, ext in _EXTENSIONS]
+    refs += [names.OriginalRef(name, names.legacy_original_key(name, ext), kind, legacy=True) for kind, ext in _EXTENSIONS]
+    return refs
+
+
+def literal_prefix(pattern: str) -> str:
+    """The literal text every full match of ``pattern`` must start with ('' when unsure)."""
+    if "|" in pattern:
+        return ""
+    out: list[str] = []
+    for ch in pattern:
+        if ch in _REGEX_META:
+            if ch in "*?{" and out:
+                out.pop()  # the quantifier makes the previous character optional
+            break
+        out.append(ch)
+    return "".join(out)

@@ -1,0 +1,1 @@
+"""The WSGI application: create_app, the WSGI entry, serving under Gunicorn, the fast path."""

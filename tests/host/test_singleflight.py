@@ -1,0 +1,99 @@
+"""One derivation for many identical concurrent requests: per process and across worker processes."""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+from image_repo.host.flight import STRIPES, HostFlight
+from tests.fixtures.images import make_jpeg
+from tests.fixtures.server import running_server
+
+
+def _hold_then_signal(directory: str, key: str, locked, release) -> None:
+    with HostFlight(directory).hold(key):
+        locked.set()
+        release.wait(30)
+
+
+def test_a_second_process_waits_for_the_holder_and_is_told_it_waited(tmp_path):
+    ctx = multiprocessing.get_context("spawn")
+    locked, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold_then_signal, args=(str(tmp_path), "k", locked, release))
+    holder.start()
+    try:
+        assert locked.wait(30)
+        got: list[bool] = []
+        waiter = threading.Thread(target=lambda: got.append(HostFlight(str(tmp_path)).hold("k").__enter__()))
+        waiter.start()
+        waiter.join(0.3)
+        assert waiter.is_alive(), "the lock was taken while another process held it"
+        release.set()
+        waiter.join(30)
+        assert got == [True]
+    finally:
+        release.set()
+        holder.join(30)
+
+
+def test_lock_files_do_not_pile_up(tmp_path):
+    flight = HostFlight(str(tmp_path))
+    for i in range(3 * STRIPES):
+        with flight.hold(f"key-{i}") as waited:
+            assert waited is False
+    again = flight._path("key-0")
+    with flight.hold("key-0"):
+        pass
+    assert len(os.listdir(tmp_path)) <= STRIPES
+    assert os.path.exists(again)  # kept for the next derivation: no file made per key
+
+
+def test_keys_sharing_a_stripe_still_derive_each(tmp_path):
+    flight = HostFlight(str(tmp_path))
+    first = "key-0"
+    other = next(k for k in (f"key-{i}" for i in range(1, 100_000)) if flight._path(k) == flight._path(first))
+    with flight.hold(first) as waited:
+        assert waited is False
+    with flight.hold(other) as waited:  # free again: the same file, locked anew
+        assert waited is False
+
+
+def test_an_unusable_directory_runs_the_block_unlocked(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    flight = HostFlight(str(blocker / "sub"))
+    with flight.hold("k") as waited:
+        assert waited is False
+    assert flight.enabled is False
+
+
+def test_16_identical_new_requests_to_2_workers_derive_once(tmp_path):
+    config = {"data_dir": str(tmp_path / "data"), "threads": 8}
+    with running_server(config, tmp_path / "server", workers=2) as server:
+        assert requests.put(server.url + "/images/p", data=make_jpeg(2400, 1800), timeout=30).status_code == 201
+
+        def per_worker() -> dict[int, int]:
+            seen: dict[int, int] = {}
+            for _ in range(400):
+                body = requests.get(server.url + "/metrics", headers={"Connection": "close"}, timeout=10).json()
+                seen[body["pid"]] = body["counters"]["derivations"]
+                if len(seen) == 2:
+                    break
+            assert len(seen) == 2, "could not reach both workers"
+            return seen
+
+        before = per_worker()
+        barrier = threading.Barrier(16)
+
+        def one(_: int) -> int:
+            barrier.wait()
+            return requests.get(server.url + "/images/p?xsize=300", headers={"Connection": "close"}, timeout=60).status_code
+
+        with ThreadPoolExecutor(16) as pool:
+            statuses = list(pool.map(one, range(16)))
+        after = per_worker()
+        assert statuses == [200] * 16
+        assert sum(after[pid] - before[pid] for pid in after) == 1

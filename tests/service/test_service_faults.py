@@ -1,0 +1,80 @@
+"""The service when its originals store fails: cached derivatives still served, the rest 503."""
+from __future__ import annotations
+
+import pytest
+
+from image_repo.config.settings import Settings
+from image_repo.errors import StorageUnavailable
+from image_repo.imaging.spec import DerivationSpec
+from image_repo.storage.memory import MemoryStore
+from image_repo.web.app import create_app
+from tests.fixtures.images import make_jpeg
+
+
+class Switchable(MemoryStore):
+    """A real memory store that can be made unreachable (a fault a real store cannot show on demand)."""
+
+    down = False
+
+    def _check(self) -> None:
+        if self.down:
+            raise StorageUnavailable("store down (test)")
+
+    def stat(self, key):  # type: ignore[override]
+        self._check()
+        return super().stat(key)
+
+    def get_with_info(self, key):  # type: ignore[override]
+        self._check()
+        return super().get_with_info(key)
+
+    def get(self, key):  # type: ignore[override]
+        self._check()
+        return super().get(key)
+
+    def list(self, prefix=""):  # type: ignore[override]
+        self._check()
+        return super().list(prefix)
+
+
+@pytest.fixture
+def setup(tmp_path):
+    settings = Settings()
+    settings.data_dir = str(tmp_path)
+    store = Switchable()
+    app = create_app(settings, store=store, cache_store=MemoryStore())
+    return app.test_client(), store, app
+
+
+def test_cached_derivatives_survive_a_store_outage(setup):
+    client, store, _ = setup
+    client.put("/images/p", data=make_jpeg(200, 100))
+    client.put("/images/q", data=make_jpeg(200, 100))
+    assert client.get("/images/p?xsize=50").status_code == 200
+    store.down = True
+    assert client.get("/images/p?xsize=50").status_code == 200
+    r = client.get("/images/p?xsize=60")
+    assert r.status_code == 503 and r.headers["Retry-After"] and r.get_json()["message"]
+    r = client.get("/images/never-seen")
+    assert r.status_code == 503
+    store.down = False
+    assert client.get("/images/p?xsize=60").status_code == 200
+    assert client.get("/images/q").status_code == 200
+
+
+def test_readyz_says_which_store_is_down(setup):
+    client, store, _ = setup
+    store.down = True
+    r = client.get("/readyz")
+    assert r.status_code == 503 and "store" in r.get_json()["message"]
+
+
+def test_derivation_counter(setup):
+    client, _, app = setup
+    client.put("/images/p", data=make_jpeg(64, 64))
+    svc = app.extensions["image_repo"]
+    original = svc.get_original("p")
+    spec = DerivationSpec(width=10)
+    assert not svc.render(original, spec).cached
+    assert svc.render(original, spec).cached
+    assert svc.counters()["derivations"] == 1
