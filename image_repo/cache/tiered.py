@@ -53,7 +53,18 @@ class TieredStore:
 
     def get_with_info(self, key: str) -> tuple[bytes, ObjectInfo]:
         """Bytes and info from the fastest level that has them, copied into the levels above it."""
-        for i, level in enumerate(self.levels):
+        return self._get(key, self.levels)
+
+    def get_local(self, key: str) -> tuple[bytes, ObjectInfo]:
+        """Like ``get_with_info`` from the levels on this host only: a remote bottom level is not asked.
+
+        For a second look after taking a derivation lock: what another worker of the host made
+        is in a level it shares with us (disk, or a local bottom), written before its lock was released.
+        """
+        return self._get(key, self.levels if getattr(self.bottom, "local", False) else self.levels[:-1])
+
+    def _get(self, key: str, levels: Sequence[ObjectStore]) -> tuple[bytes, ObjectInfo]:
+        for i, level in enumerate(levels):
             try:
                 data, info = level.get_with_info(key)
             except NotFound:

@@ -127,20 +127,25 @@ class ImageService:
 
         def make() -> tuple[bytes, bool]:
             if self._host_flight is None:
-                return self._make(original, spec, key), False
-            with self._host_flight.hold(key) as waited:
-                if waited:  # another worker made it meanwhile: it is in the disk cache we share
-                    try:
-                        data, _ = self.cache.get_with_info(key)
-                        self._count("cache_hits")
-                        return data, True
-                    except (NotFound, StorageUnavailable):
-                        pass
-                return self._make(original, spec, key), False
+                return self._made_meanwhile(key) or (self._make(original, spec, key), False)
+            with self._host_flight.hold(key):
+                return self._made_meanwhile(key) or (self._make(original, spec, key), False)
 
         # One derivation per key at a time in this process (SingleFlight) and on this host (HostFlight).
         data, cached = self._flight.run(key, make)
         return Rendered(data, content_type, etag, cached=cached)
+
+    def _made_meanwhile(self, key: str) -> tuple[bytes, bool] | None:
+        """The derivative if another thread or worker made it since our miss: looked for after
+        every acquisition, since the one that made it may have finished before we asked for the
+        lock (so we never waited). Only the levels of this host are asked: they are written first."""
+        get_local = getattr(self.cache, "get_local", self.cache.get_with_info)
+        try:
+            data, _ = get_local(key)
+        except (NotFound, StorageUnavailable):
+            return None
+        self._count("cache_hits")
+        return data, True
 
     def _make(self, original: Original, spec: DerivationSpec, key: str) -> bytes:
         """Derive, count and cache one derived image."""

@@ -19,6 +19,23 @@ def three():
     return top, mid, bottom, TieredStore([top, mid, bottom])
 
 
+def test_get_local_asks_a_remote_bottom_nothing(three):
+    top, mid, bottom, tiered = three
+    bottom.put("k.jpg", b"data", "image/jpeg")
+    with pytest.raises(NotFound):
+        tiered.get_local("k.jpg")
+    mid.put("k.jpg", b"data", "image/jpeg")
+    assert tiered.get_local("k.jpg")[0] == b"data"
+    assert top.get("k.jpg") == b"data"  # filled upward like any hit
+
+
+def test_get_local_asks_a_local_bottom(three):
+    top, mid, bottom, tiered = three
+    bottom.local = True  # type: ignore[attr-defined]  # as FileStore on this host's disk
+    bottom.put("k.jpg", b"data", "image/jpeg")
+    assert tiered.get_local("k.jpg")[0] == b"data"
+
+
 def test_hit_in_bottom_fills_every_level_above(three):
     top, mid, bottom, tiered = three
     info = bottom.put("k.jpg", b"data", "image/jpeg", {"a": "b"})

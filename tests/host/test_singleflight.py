@@ -5,10 +5,14 @@ import multiprocessing
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import requests
 
+from image_repo.config.settings import Settings
 from image_repo.host.flight import STRIPES, HostFlight
+from image_repo.imaging.spec import parse_query
+from image_repo.web.app import create_app
 from tests.fixtures.images import make_jpeg
 from tests.fixtures.server import running_server
 
@@ -97,3 +101,63 @@ def test_16_identical_new_requests_to_2_workers_derive_once(tmp_path):
         after = per_worker()
         assert statuses == [200] * 16
         assert sum(after[pid] - before[pid] for pid in after) == 1
+
+
+def _two_workers(tmp_path):
+    """Two apps over the same data directory: two Gunicorn workers of one host, in one process
+    (flock locks of separate open files conflict within a process as across processes)."""
+    settings = Settings(data_dir=str(tmp_path / "data"))
+    first, second = create_app(settings), create_app(settings)
+    assert first.test_client().put("/images/p", data=make_jpeg(1200, 900)).status_code == 201
+    return first, second
+
+
+def _derivations(app) -> int:
+    return app.extensions["image_repo"].counters()["derivations"]
+
+
+def test_a_worker_that_locks_after_the_maker_released_finds_its_result(tmp_path):
+    """The interleaving that once failed CI: worker A misses; worker B makes the image and releases
+    its lock; only then does A ask for the lock, gets it without waiting, and must not derive again."""
+    a, b = _two_workers(tmp_path)
+    service = a.extensions["image_repo"]
+    real_hold = service._host_flight.hold
+    seen: list[bool] = []
+
+    @contextmanager
+    def hold_after_the_other_worker_made_it(key: str):
+        assert b.test_client().get("/images/p?xsize=300").headers["X-Image-Repo-Cache"] == "miss"
+        with real_hold(key) as waited:
+            seen.append(waited)
+            yield waited
+
+    service._host_flight.hold = hold_after_the_other_worker_made_it
+    response = a.test_client().get("/images/p?xsize=300")
+    assert response.status_code == 200
+    assert seen == [False], "the interleaving under test: A never waited for the lock"
+    assert response.headers["X-Image-Repo-Cache"] == "hit"
+    assert (_derivations(a), _derivations(b)) == (0, 1)
+
+
+def test_a_thread_that_leads_after_the_first_leader_finished_finds_its_result(tmp_path):
+    """The same within one worker: thread A misses; thread B leads, makes it and leaves; A then
+    leads a new flight of its own and must find B's result in memory."""
+    app, _ = _two_workers(tmp_path)
+    service = app.extensions["image_repo"]
+    spec = parse_query({"xsize": "300"}, default_kind="jpg").spec
+    original = service.get_original("p")
+    real_run = service._flight.run
+    calls: list[str] = []
+
+    def run_after_another_thread_finished(key, work):
+        if not calls:
+            calls.append(key)
+            other = threading.Thread(target=service.render, args=(original, spec))
+            other.start()
+            other.join(30)
+        return real_run(key, work)
+
+    service._flight.run = run_after_another_thread_finished
+    rendered = service.render(original, spec)
+    assert rendered.cached is True
+    assert _derivations(app) == 1
