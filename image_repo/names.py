@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import unquote
 
 from .errors import InvalidRequest
 from .imaging.formats import Kind, kind_for_extension, split_extension
-from .imaging.spec import DerivationSpec
 
 DERIVED_SEGMENT = ".d"
 
@@ -22,6 +22,12 @@ DERIVED_SEGMENT = ".d"
 _LEGACY_KEY = re.compile(r"^(?P<base>.+)\+(?P<op>[a-z]+)\((?P<params>[^()]*)\)\.(?P<ext>[A-Za-z0-9]+)$")
 _LEGACY_SUFFIX = re.compile(r"\+[a-z]+\([^()]*\)$")
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
+
+
+class Keyed(Protocol):
+    """What a derived key is made from: a DerivationSpec, or a resolved IIIF request."""
+
+    def key(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -85,7 +91,7 @@ def derived_prefix(name: str) -> str:
     return f"{name}/{DERIVED_SEGMENT}/"
 
 
-def derived_key(name: str, original_sha256: str, spec: DerivationSpec) -> str:
+def derived_key(name: str, original_sha256: str, spec: Keyed) -> str:
     # One directory level for all of them (a file store makes a directory per level: each
     # mkdir is a metadata write, dearer than the small file it holds).
     return f"{derived_prefix(name)}{original_sha256}.{spec.key()}"

@@ -22,13 +22,15 @@ from ..host.writes import HostWrites
 from ..imaging import DerivationSpec, Derived, derive, heap, probe, read_metadata
 from ..imaging.derive import resample_target
 from ..imaging.formats import KINDS, Kind
+from ..names import Keyed
 from ..storage.base import ObjectInfo, ObjectStore, SupportsTempUrl, content_version, sha256_hex
+from .iiif import IIIFImages
 from .intermediates import Intermediates
 from .originals import Original, Originals, literal_prefix
 
 log = logging.getLogger("image_repo.service")
 
-__all__ = ["ImageService", "Original", "Rendered", "Uploaded", "bottom_level", "literal_prefix", "sha_mismatch"]
+__all__ = ["ImageService", "Made", "Original", "Rendered", "Uploaded", "bottom_level", "literal_prefix", "sha_mismatch"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,15 @@ class Rendered:
     etag: str
     cached: bool
     """True when a cache level had it (no derivation was made for this request)."""
+
+
+@dataclass(frozen=True)
+class Made:
+    """What a maker hands ``ImageService.produce``: the bytes, and whether only this host's levels keep them."""
+
+    data: bytes
+    local_only: bool = False
+    """True for bytes the cache store already holds in another form (a pyramid's stored tile)."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +72,7 @@ class ImageService:
         self.originals = Originals(settings, store, HostWrites(host_dir))
         self.name_limits = self.originals.name_limits
         self.intermediates = Intermediates(cache)
+        self.iiif = IIIFImages(self, tile_size=settings.iiif_tile_size)
         self._flight = SingleFlight()
         # Across worker processes: a lock per derived key, where they then find the result in
         # a level they share and that is written before the lock is released (disk, or a local cache store).
@@ -70,7 +82,7 @@ class ImageService:
         self._limiter = Limiter(running, settings.max_queued_derivations)
         self._counters = {"derivations": 0, "cache_hits": 0, "uploads": 0, "deletes": 0,
                           "from_intermediate": 0, "intermediates_kept": 0, "fast_hits": 0,
-                          "heap_trims": 0}
+                          "heap_trims": 0, "iiif_renders": 0, "tiles_passed_through": 0}
         self._counter_lock = threading.Lock()
 
     # -- names ---------------------------------------------------------------------------
@@ -106,7 +118,7 @@ class ImageService:
         return self.originals.resolve_path(path)
 
     # -- derived images ------------------------------------------------------------------
-    def etag(self, original: Original, spec: DerivationSpec) -> str:
+    def etag(self, original: Original, spec: Keyed) -> str:
         """Strong ETag: changes with the original's bytes and with the canonical spec."""
         digest = hashlib.sha256(f"{original.version}\n{spec.key()}".encode()).hexdigest()
         return digest[:32]
@@ -114,8 +126,16 @@ class ImageService:
     def render(self, original: Original, spec: DerivationSpec) -> Rendered:
         """The derived image: from a cache level if any has it, else made once and cached."""
         key = names.derived_key(original.name, original.version, spec)
-        etag = self.etag(original, spec)
-        content_type = KINDS[spec.kind].content_type
+
+        def make() -> Made:
+            with self._limiter.slot():
+                return Made(self._derive(original, spec).data)
+
+        return self.produce(original, key, KINDS[spec.kind].content_type, self.etag(original, spec), make)
+
+    def produce(self, original: Original, key: str, content_type: str, etag: str, make: Callable[[], Made]) -> Rendered:
+        """The derivative under ``key``: from a cache level if any has it, else ``make()`` it once
+        (per process and per host) and cache it. The flow every derived image goes through."""
         try:
             data, _ = self.cache.get_with_info(key)
             self._count("cache_hits")
@@ -125,14 +145,14 @@ class ImageService:
         except StorageUnavailable:
             log.warning("cache unavailable while reading %s; deriving", key)
 
-        def make() -> tuple[bytes, bool]:
+        def once() -> tuple[bytes, bool]:
             if self._host_flight is None:
-                return self._made_meanwhile(key) or (self._make(original, spec, key), False)
+                return self._made_meanwhile(key) or (self._make(original, key, content_type, make), False)
             with self._host_flight.hold(key):
-                return self._made_meanwhile(key) or (self._make(original, spec, key), False)
+                return self._made_meanwhile(key) or (self._make(original, key, content_type, make), False)
 
         # One derivation per key at a time in this process (SingleFlight) and on this host (HostFlight).
-        data, cached = self._flight.run(key, make)
+        data, cached = self._flight.run(key, once)
         return Rendered(data, content_type, etag, cached=cached)
 
     def _made_meanwhile(self, key: str) -> tuple[bytes, bool] | None:
@@ -147,18 +167,31 @@ class ImageService:
         self._count("cache_hits")
         return data, True
 
-    def _make(self, original: Original, spec: DerivationSpec, key: str) -> bytes:
-        """Derive, count and cache one derived image."""
-        with self._limiter.slot():
-            derived = self._derive(original, spec)
+    def _make(self, original: Original, key: str, content_type: str, make: Callable[[], Made]) -> bytes:
+        """Make, count and cache one derived image."""
+        made = make()
         self._count("derivations")
+        metadata = {"source-version": original.version[:128]}
         try:
-            # The cache store's copy is written behind the answer where the cache can (TieredStore).
-            put = getattr(self.cache, "put_behind", self.cache.put)
-            put(key, derived.data, derived.content_type, {"source-version": original.version[:128]})
+            if made.local_only and hasattr(self.cache, "put_local"):
+                self.cache.put_local(key, made.data, ObjectInfo(key, len(made.data), content_type, metadata=metadata))
+            else:
+                # The cache store's copy is written behind the answer where the cache can (TieredStore).
+                put = getattr(self.cache, "put_behind", self.cache.put)
+                put(key, made.data, content_type, metadata)
         except StorageUnavailable:
             log.warning("could not write derived image %s to the cache; serving it anyway", key)
-        return derived.data
+        return made.data
+
+    def read_original(self, original: Original) -> bytes:
+        """The original's bytes, refusing them when they changed since ``original`` was found."""
+        source, info = self.store.get_with_info(original.ref.key)
+        # The original changed between stat and get: never cache under the old version. The
+        # hash is only computed when the store does not vouch for the version itself.
+        if content_version(info) != original.version and sha_mismatch(original.info, source):
+            self.originals.changed(original.name)
+            raise StorageUnavailable("the original changed while it was read; retry")
+        return source
 
     def _derive(self, original: Original, spec: DerivationSpec) -> Derived:
         """From the original's intermediate when the target fits in it, else from the original (keeping one)."""
@@ -168,12 +201,7 @@ class ImageService:
             self._count("from_intermediate")
             return derive(have.data, spec, stand_in=have, max_pixels=max_pixels, max_output_pixels=max_output_pixels,
                           resample=self.settings.resample_filter)
-        source, info = self.store.get_with_info(original.ref.key)
-        # The original changed between stat and get: never cache under the old version. The
-        # hash is only computed when the store does not vouch for the version itself.
-        if content_version(info) != original.version and sha_mismatch(original.info, source):
-            self.originals.changed(original.name)
-            raise StorageUnavailable("the original changed while it was read; retry")
+        source = self.read_original(original)
         derived = derive(source, spec, keep=self.intermediates.wish(have), max_pixels=max_pixels,
                          max_output_pixels=max_output_pixels, resample=self.settings.resample_filter)
         del source
