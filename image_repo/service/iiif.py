@@ -1,0 +1,144 @@
+"""IIIF in the service: the TiledSource of an original, and answers made once and cached like every derivative.
+
+The source is the original's pyramid when it has a ready one (``service.pyramids``, from
+the pyramids part), else a WholeImageSource over the original (service/whole.py). What a
+whole-image source needs to know of its original (size, EXIF turn) is read from the header
+once per version and kept in the cache store beside the derivatives, so info.json and 304s
+do not read the original again. Answers are derived objects under the original's
+checksum and the request's canonical key (iiif/request.py), through ImageService.produce:
+the cache levels, single flight per process and host, the derivation limiter.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from cachetools import LRUCache
+
+from .. import names
+from ..errors import NotFound, PayloadTooLarge, StorageUnavailable
+from ..iiif import ImageRequest, Resolved, check_quality
+from ..imaging.formats import KINDS
+from ..imaging.intermediate import Intermediate
+from ..pyramids.source import TiledSource
+from . import tiles
+from .whole import Described, WholeImageSource, describe, whole_info
+
+if TYPE_CHECKING:
+    from .images import ImageService, Original, Rendered
+
+log = logging.getLogger("image_repo.service")
+
+DESCRIBED_VERSION = "1"
+WHOLE_READ_LIMIT = 512 * 2**20
+"""Originals larger than this are never read whole to serve IIIF: they wait for their pyramid."""
+
+
+class IIIFImages:
+    """The IIIF side of an ImageService."""
+
+    def __init__(self, service: ImageService, *, tile_size: int = 512) -> None:
+        self.service = service
+        self.tile_size = tile_size
+        self._described: LRUCache[tuple[str, str], Described] = LRUCache(maxsize=4096)
+        self._lock = threading.Lock()
+
+    def source(self, original: Original) -> TiledSource:
+        """The original's ready pyramid, else a whole-image source over the original."""
+        pyramids = getattr(self.service, "pyramids", None)
+        if pyramids is not None:
+            found: TiledSource | None = pyramids.source(original)
+            if found is not None:
+                return found
+        return self.whole(original)
+
+    def whole(self, original: Original) -> WholeImageSource:
+        svc = self.service
+        described = self.described(original)
+        settings = svc.settings
+
+        def keep(made: Intermediate) -> None:
+            svc.intermediates.keep(original, made)
+            svc.count("intermediates_kept")
+
+        return WholeImageSource(
+            whole_info(described, self.tile_size), described,
+            read_original=lambda: self._read_whole(original),
+            intermediate=lambda: svc.intermediates.get(original),
+            keep=keep if svc.intermediates.enabled else None,
+            max_pixels=settings.max_pixels, resample=settings.resample_filter,
+        )
+
+    def extra_qualities(self, original: Original) -> tuple[str, ...]:
+        """Qualities this image has beyond the API's: its saved renderings (issue 16 fills this in)."""
+        return ()
+
+    def resolve(self, original: Original, source: TiledSource, request: ImageRequest) -> Resolved:
+        """``request`` in pixels of ``source``, its quality made effective (400s name the part)."""
+        check_quality(request.quality, self.extra_qualities(original))
+        info = source.info
+        resolved = request.resolve(info.width, info.height, max_area=self.service.settings.max_output_pixels)
+        quality = tiles.effective_quality(resolved.quality, info)
+        return resolved if quality == resolved.quality else replace(resolved, quality=quality)
+
+    def etag(self, original: Original, resolved: Resolved) -> str:
+        return self.service.etag(original, resolved)
+
+    def image(self, original: Original, source: TiledSource, resolved: Resolved) -> Rendered:
+        """The encoded answer: a cache hit, a stored tile as it is, or a render of the region."""
+        from .images import Made
+
+        svc = self.service
+        key = names.derived_key(original.name, original.version, resolved)
+        tile = tiles.stored_tile_at(source.info, resolved)
+
+        def make() -> Made:
+            if tile is not None:
+                data = source.stored_tile(*tile)
+                if data is not None:
+                    svc.count("tiles_passed_through")
+                    return Made(data, local_only=True)  # the pyramid in the cache store holds these bytes
+            with svc._limiter.slot():
+                data = tiles.render(source, resolved, resample=svc.settings.resample_filter)
+            svc.count("iiif_renders")
+            return Made(data)
+
+        return svc.produce(original, key, KINDS[resolved.format].content_type, self.etag(original, resolved), make)
+
+    # -- what an original is ------------------------------------------------------------------
+
+    def described(self, original: Original) -> Described:
+        """Size and turn of the original: remembered, else stored beside its derivatives, else its header."""
+        memo_key = (original.name, original.version)
+        with self._lock:
+            known = self._described.get(memo_key)
+        if known is not None:
+            return known
+        key = f"{names.derived_prefix(original.name)}{original.version}.iiif-described.v{DESCRIBED_VERSION}"
+        found = None
+        try:
+            found = Described.from_json(self.service.cache.get(key))
+        except NotFound:
+            pass
+        except StorageUnavailable:
+            log.warning("cache unavailable while reading %s", key)
+        if found is None:
+            found = describe(self._read_whole(original), max_pixels=self.service.settings.max_pixels)
+            put = getattr(self.service.cache, "put_behind", self.service.cache.put)
+            try:
+                put(key, found.to_json(), "application/json", {"source-version": original.version[:128]})
+            except StorageUnavailable:
+                log.warning("could not keep %s", key)
+        with self._lock:
+            self._described[memo_key] = found
+        return found
+
+    def _read_whole(self, original: Original) -> bytes:
+        if original.info.size > WHOLE_READ_LIMIT:
+            raise PayloadTooLarge(
+                f"'{original.name}' is {original.info.size / 2**20:.0f} MB and has no pyramid yet; "
+                "it is served through IIIF once its pyramid is built"
+            )
+        return self.service.read_original(original)
