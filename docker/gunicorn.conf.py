@@ -36,6 +36,8 @@ errorlog = DEFAULTS["errorlog"]
 # One line format for Gunicorn's messages and the app's, at the log_level setting.
 loglevel = _options["loglevel"]
 logconfig_dict = _options["logconfig_dict"]
+# X-Forwarded-* are trusted only when the trust_forwarded_headers setting says so (not by Gunicorn).
+secure_scheme_headers = DEFAULTS["secure_scheme_headers"]
 # Heartbeat files on tmpfs: on an overlay filesystem they can stall for seconds.
 worker_tmp_dir = _options["worker_tmp_dir"]
 proc_name = DEFAULTS["proc_name"]

@@ -115,6 +115,8 @@ class Settings:
     import_lifetime: int = setting(86400, "Seconds an import may wait for its bytes before it expires and its staging object is removed.")
     max_pixels: int = setting(100_000_000, "Largest original accepted, in pixels (decompression-bomb guard).")
     max_output_pixels: int = setting(50_000_000, "Largest derived image made, in pixels.")
+    iiif_tile_size: int = setting(512, "Tile size (pixels) IIIF info.json offers for originals without a pyramid (a pyramid offers its own).")
+    trust_forwarded_headers: bool = setting(False, "Take the scheme, host and path prefix of absolute URLs (IIIF ids, signed URLs) from X-Forwarded-Proto, -Host, -Port and -Prefix. Only behind a proxy that sets them: a client could otherwise choose them.")
     max_zip_images: int = setting(200, "Most images in one zip answer.")
     max_regex_length: int = setting(1000, "Longest regex= accepted, in characters.")
     max_name_bytes: int = setting(512, "Longest image name, in UTF-8 bytes.")
@@ -397,7 +399,7 @@ def _validate(s: Settings) -> None:
     size = s.thumbnail_default_size
     if len(size) != 2 or not all(1 <= v <= 9999 for v in size):
         raise ConfigError(f"config: thumbnail_default_size: expected [width, height], each 1..9999, got {size!r}")
-    for key, low in (("threads", 1), ("url_lifetime", 1)):
+    for key, low in (("threads", 1), ("url_lifetime", 1), ("iiif_tile_size", 64)):
         if getattr(s, key) < low:
             raise ConfigError(f"config: {key}: expected {low} or more, got {getattr(s, key)}")
     if s.swift.temp_url_digest.lower() not in _DIGESTS:

@@ -4,9 +4,10 @@ from __future__ import annotations
 import atexit
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import PathConverter
 
-from ..api import errors, health, images, imports
+from ..api import errors, health, iiif, images, imports
 from ..cache.tiered import build_cache
 from ..config.settings import Settings
 from ..service.images import ImageService
@@ -49,11 +50,15 @@ def create_app(
     service = app.extensions["image_repo"] = ImageService(settings, originals, cache)
     # Memory-cache hits and 304s are answered in front of Flask; all else goes through it.
     app.wsgi_app = FastPath(app.wsgi_app, service)  # type: ignore[method-assign]
+    if settings.trust_forwarded_headers:
+        # Behind a proxy: absolute URLs (IIIF ids, signed URLs) as the client sees them.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=0, x_proto=1, x_host=1, x_port=1, x_prefix=1)  # type: ignore[method-assign]
     atexit.register(cache.close)  # finish writing derivatives behind answers before a worker exits
 
     errors.register(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(images.signed_bp)
     app.register_blueprint(images.bp, url_prefix="/" + app.config["IMAGE_REPO_BASE"])
+    app.register_blueprint(iiif.bp, url_prefix="/iiif")
     imports.register(app)  # /imports: direct-to-store uploads
     return app

@@ -47,6 +47,9 @@ DEFAULTS: dict[str, Any] = {
     # Gunicorn 23+ opens a control socket at one per-user path: two servers on a host would
     # fight over it, and a container's home may be read-only. Signals do the same job.
     "control_socket_disable": True,
+    # Gunicorn trusts X-Forwarded-Proto from loopback by default; the trust_forwarded_headers
+    # setting decides instead (werkzeug's ProxyFix in web/app.py), for every header alike.
+    "secure_scheme_headers": {},
 }
 
 
