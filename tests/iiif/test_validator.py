@@ -1,0 +1,60 @@
+"""The official IIIF validator (iiif-validator) at level 2, for 3.0 and 2.0, against real Gunicorn."""
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+from PIL import Image
+
+from tests.fixtures.server import running_server
+
+validator = pytest.importorskip("iiif_validator.validator", reason="pip install iiif-validator (the test extras)")
+
+IDENTIFIER = "67352ccc-d1b0-11e1-89ae-279075081939"
+
+
+def grid_png() -> bytes:
+    """The validator's test image: 10x10 squares of 100 px, colours from its own table (column x, row y)."""
+    colours = validator.ValidationInfo().colorInfo
+    im = Image.new("RGB", (1000, 1000))
+    for x in range(10):
+        for y in range(10):
+            im.paste(tuple(colours[x][y]), (x * 100, y * 100, x * 100 + 100, y * 100 + 100))
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def iiif_server(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("iiif-validator")
+    with running_server({"data_dir": str(workdir / "data")}, workdir / "server") as server:
+        answer = requests.put(f"{server.url}/images/{IDENTIFIER}", data=grid_png(), timeout=30)
+        assert answer.status_code in (200, 201), answer.text
+        yield server
+
+
+def run_validator(server_url: str, version: str) -> subprocess.CompletedProcess[str]:
+    script = Path(sys.executable).parent / "iiif-validate.py"
+    host = server_url.removeprefix("http://")
+    return subprocess.run(
+        [sys.executable, str(script), "-s", host, "-p", f"iiif/{version[0]}", "-i", IDENTIFIER,
+         f"--version={version}", "--level=2"],
+        capture_output=True, text=True, timeout=300,
+    )
+
+
+@pytest.mark.parametrize("version, tests", [("3.0", 33), ("2.0", 30)])
+def test_validator_passes_level_2(iiif_server, version, tests):
+    done = run_validator(iiif_server.url, version)
+    output = done.stdout + done.stderr
+    summary = re.search(r"Done \((\d+) tests, (\d+) failures\)", output)
+    assert summary is not None, output[-3000:]
+    failures = [line for line in output.splitlines() if "FAIL" in line]
+    assert done.returncode == 0 and summary.group(2) == "0", "\n".join(failures) + "\n" + output[-4000:]
+    assert int(summary.group(1)) == tests, output[-2000:]
