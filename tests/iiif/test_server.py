@@ -1,4 +1,4 @@
-"""The official IIIF validator (iiif-validator) at level 2, for 3.0 and 2.0, against real Gunicorn."""
+"""IIIF under real Gunicorn: the official validator (iiif-validator) at level 2 for 3.0 and 2.0, escaped slashes, proxies."""
 from __future__ import annotations
 
 import io
@@ -36,6 +36,7 @@ def iiif_server(tmp_path_factory):
     with running_server({"data_dir": str(workdir / "data")}, workdir / "server") as server:
         answer = requests.put(f"{server.url}/images/{IDENTIFIER}", data=grid_png(), timeout=30)
         assert answer.status_code in (200, 201), answer.text
+        assert requests.put(f"{server.url}/images/site/été photo", data=grid_png(), timeout=30).status_code == 201
         yield server
 
 
@@ -58,3 +59,23 @@ def test_validator_passes_level_2(iiif_server, version, tests):
     failures = [line for line in output.splitlines() if "FAIL" in line]
     assert done.returncode == 0 and summary.group(2) == "0", "\n".join(failures) + "\n" + output[-4000:]
     assert int(summary.group(1)) == tests, output[-2000:]
+
+
+def test_an_escaped_slash_names_the_image_and_an_unescaped_one_is_404(iiif_server):
+    """Gunicorn decodes %2F in PATH_INFO: the raw request line tells the two apart."""
+    url = iiif_server.url + "/iiif/3"
+    escaped = requests.get(f"{url}/site%2F%C3%A9t%C3%A9%20photo/info.json", timeout=30)
+    assert escaped.status_code == 200
+    assert escaped.json()["id"] == f"{url}/site%2F%C3%A9t%C3%A9%20photo"
+    tile = requests.get(f"{url}/site%2F%C3%A9t%C3%A9%20photo/0,0,512,512/256,/0/default.jpg", timeout=30)
+    assert tile.status_code == 200 and Image.open(io.BytesIO(tile.content)).size == (256, 256)
+    for path in ("site/%C3%A9t%C3%A9%20photo/info.json", "site/%C3%A9t%C3%A9%20photo/full/max/0/default.jpg"):
+        unescaped = requests.get(f"{url}/{path}", timeout=30)
+        assert unescaped.status_code == 404 and unescaped.json()["message"].startswith("identifier:")
+
+
+def test_gunicorn_does_not_trust_forwarded_headers_by_itself(iiif_server):
+    """trust_forwarded_headers is off: X-Forwarded-Proto from loopback changes nothing."""
+    r = requests.get(f"{iiif_server.url}/iiif/3/{IDENTIFIER}/info.json", timeout=30,
+                     headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example"})
+    assert r.json()["id"] == f"{iiif_server.url}/iiif/3/{IDENTIFIER}"
