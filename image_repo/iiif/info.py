@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..pyramids.source import SourceInfo
+from ..pyramids.source import Level, SourceInfo
 from .params import FORMATS
 
 PROTOCOL = "http://iiif.io/api/image"
@@ -24,14 +24,19 @@ SUPPORTS_2 = ("regionSquare", "mirroring", "rotationArbitrary", "sizeAboveFull",
 """What we support beyond 2.1 level 2."""
 
 
+def nominal_factor(level: Level) -> int | None:
+    """The integer scale factor IIIF tiles of ``level`` are requested at, or None.
+
+    A pyramid halves with rounding (2001 px becomes 1000 or 1001), so a level's true scale
+    is near, not at, a whole number; the difference is under a pixel of the level.
+    """
+    factor = round(level.scale)
+    return factor if factor >= 1 and abs(level.scale / factor - 1) < 0.01 else None
+
+
 def scale_factors(info: SourceInfo) -> list[int]:
     """The levels' downsampling as the integer scale factors IIIF tiles are requested at."""
-    factors = []
-    for level in info.levels:
-        factor = round(level.scale)
-        if factor >= 1 and abs(level.scale - factor) < 1e-6 and factor not in factors:
-            factors.append(factor)
-    return sorted(factors)
+    return sorted({f for f in (nominal_factor(level) for level in info.levels) if f is not None})
 
 
 def sizes(info: SourceInfo, max_area: int) -> list[dict[str, int]]:

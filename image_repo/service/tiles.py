@@ -14,6 +14,7 @@ import math
 import numpy as np
 from PIL import Image
 
+from ..iiif.info import nominal_factor
 from ..iiif.request import Resolved
 from ..imaging.derive import RESAMPLE_FILTERS
 from ..imaging.formats import KINDS
@@ -48,8 +49,8 @@ def stored_tile_at(info: SourceInfo, r: Resolved) -> tuple[int, int, int] | None
         return None
     tw, th = info.tile_width, info.tile_height
     for index, level in enumerate(info.levels):
-        factor = round(level.scale)
-        if abs(level.scale - factor) > 1e-6 or factor < 1:
+        factor = nominal_factor(level)
+        if factor is None:
             continue
         span_w, span_h = tw * factor, th * factor
         if r.x % span_w or r.y % span_h:

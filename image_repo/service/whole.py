@@ -124,8 +124,8 @@ class WholeImageSource:
         self._keep = keep
         self._max_pixels = max_pixels
         self._resample = RESAMPLE_FILTERS[resample]
-        self.decodes = 0
-        """Decodes made by this source (tests and /metrics)."""
+        self.decoded: list[tuple[int, int]] = []
+        """The size of each frame this source decoded (a JPEG's at its DCT scale): what region() cost."""
 
     def stored_tile(self, level: int, column: int, row: int) -> bytes | None:
         return None  # nothing is stored as tiles
@@ -159,7 +159,7 @@ class WholeImageSource:
         with open_image(data, max_pixels=max_pixels) as (im, kind):
             stored_w, stored_h = im.size
             load_first_frame(im, kind, at_least=need)
-            self.decodes += 1
+            self.decoded.append(im.size)
             decoded_pixels = im.width * im.height
             try:
                 icc = im.info.get("icc_profile")

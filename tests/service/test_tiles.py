@@ -117,3 +117,17 @@ def test_which_requests_are_one_stored_tile(source, path, expected):
 def test_no_passthrough_from_sources_not_stored_as_jpeg():
     source = ArraySource(gradient(512, 512), tile=256, stored="deflate")
     assert tiles.stored_tile_at(source.info, req(source, "0,0,256,256/256,256/0/default.jpg")) is None
+
+
+def test_a_level_halved_with_rounding_keeps_its_nominal_factor():
+    """A pyramid of 2001 px has a 1000 px level: its scale 2.001 is IIIF's scale factor 2."""
+    from dataclasses import replace as copy
+
+    from image_repo.iiif.info import scale_factors
+    from image_repo.pyramids.source import Level
+
+    source = ArraySource(gradient(2001, 1501), tile=256)
+    info = copy(source.info, levels=(Level(2001, 1501, 1.0), Level(1000, 750, 2001 / 1000), Level(500, 375, 2001 / 500)))
+    assert scale_factors(info) == [1, 2, 4]
+    r = req(source, "512,512,512,512/256,256/0/default.jpg")
+    assert tiles.stored_tile_at(info, r) == (1, 1, 1)
