@@ -30,9 +30,10 @@ class BareApplication(BaseApplication):
                 self.cfg.set(key, value)
 
     def load(self) -> Any:
-        import bare_wsgi
+        import importlib
 
-        return bare_wsgi.app
+        # bare_wsgi (one body) by default; the tile benchmark's bare_tiles with BENCH_APP.
+        return importlib.import_module(os.environ.get("BENCH_APP", "bare_wsgi")).app
 
 
 def main() -> None:
