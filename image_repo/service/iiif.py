@@ -87,25 +87,29 @@ class IIIFImages:
         return self.service.etag(original, resolved)
 
     def image(self, original: Original, source: TiledSource, resolved: Resolved) -> Rendered:
-        """The encoded answer: a cache hit, a stored tile as it is, or a render of the region."""
-        from .images import Made
+        """The encoded answer: a cache hit, a stored tile as it is, or a render of the region.
 
+        A request that is one stored tile lives in this host's cache levels only: the cache
+        store already holds its bytes, in the pyramid (an edge tile that has no file of its
+        own is rendered, and kept the same way).
+        """
         svc = self.service
         key = names.derived_key(original.name, original.version, resolved)
         tile = tiles.stored_tile_at(source.info, resolved)
 
-        def make() -> Made:
+        def make() -> bytes:
             if tile is not None:
                 data = source.stored_tile(*tile)
                 if data is not None:
                     svc.count("tiles_passed_through")
-                    return Made(data, local_only=True)  # the pyramid in the cache store holds these bytes
+                    return data
             with svc._limiter.slot():
                 data = tiles.render(source, resolved, resample=svc.settings.resample_filter)
             svc.count("iiif_renders")
-            return Made(data)
+            return data
 
-        return svc.produce(original, key, KINDS[resolved.format].content_type, self.etag(original, resolved), make)
+        return svc.produce(original, key, KINDS[resolved.format].content_type, self.etag(original, resolved), make,
+                           local_only=tile is not None)
 
     # -- what an original is ------------------------------------------------------------------
 

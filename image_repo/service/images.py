@@ -30,7 +30,7 @@ from .originals import Original, Originals, literal_prefix
 
 log = logging.getLogger("image_repo.service")
 
-__all__ = ["ImageService", "Made", "Original", "Rendered", "Uploaded", "bottom_level", "literal_prefix", "sha_mismatch"]
+__all__ = ["ImageService", "Original", "Rendered", "Uploaded", "bottom_level", "literal_prefix", "sha_mismatch"]
 
 
 @dataclass(frozen=True)
@@ -40,15 +40,6 @@ class Rendered:
     etag: str
     cached: bool
     """True when a cache level had it (no derivation was made for this request)."""
-
-
-@dataclass(frozen=True)
-class Made:
-    """What a maker hands ``ImageService.produce``: the bytes, and whether only this host's levels keep them."""
-
-    data: bytes
-    local_only: bool = False
-    """True for bytes the cache store already holds in another form (a pyramid's stored tile)."""
 
 
 @dataclass(frozen=True)
@@ -127,17 +118,24 @@ class ImageService:
         """The derived image: from a cache level if any has it, else made once and cached."""
         key = names.derived_key(original.name, original.version, spec)
 
-        def make() -> Made:
+        def make() -> bytes:
             with self._limiter.slot():
-                return Made(self._derive(original, spec).data)
+                return self._derive(original, spec).data
 
         return self.produce(original, key, KINDS[spec.kind].content_type, self.etag(original, spec), make)
 
-    def produce(self, original: Original, key: str, content_type: str, etag: str, make: Callable[[], Made]) -> Rendered:
+    def produce(self, original: Original, key: str, content_type: str, etag: str, make: Callable[[], bytes], *,
+                local_only: bool = False) -> Rendered:
         """The derivative under ``key``: from a cache level if any has it, else ``make()`` it once
-        (per process and per host) and cache it. The flow every derived image goes through."""
+        (per process and per host) and cache it. The flow every derived image goes through.
+
+        ``local_only``: the levels of this host only, asked and written; for what the cache
+        store already holds in another form (a pyramid's stored tiles), which must cost no
+        second object there nor a lookup of one.
+        """
+        get = getattr(self.cache, "get_local", self.cache.get_with_info) if local_only else self.cache.get_with_info
         try:
-            data, _ = self.cache.get_with_info(key)
+            data, _ = get(key)
             self._count("cache_hits")
             return Rendered(data, content_type, etag, cached=True)
         except NotFound:
@@ -147,9 +145,9 @@ class ImageService:
 
         def once() -> tuple[bytes, bool]:
             if self._host_flight is None:
-                return self._made_meanwhile(key) or (self._make(original, key, content_type, make), False)
+                return self._made_meanwhile(key) or (self._make(original, key, content_type, make, local_only), False)
             with self._host_flight.hold(key):
-                return self._made_meanwhile(key) or (self._make(original, key, content_type, make), False)
+                return self._made_meanwhile(key) or (self._make(original, key, content_type, make, local_only), False)
 
         # One derivation per key at a time in this process (SingleFlight) and on this host (HostFlight).
         data, cached = self._flight.run(key, once)
@@ -167,21 +165,21 @@ class ImageService:
         self._count("cache_hits")
         return data, True
 
-    def _make(self, original: Original, key: str, content_type: str, make: Callable[[], Made]) -> bytes:
+    def _make(self, original: Original, key: str, content_type: str, make: Callable[[], bytes], local_only: bool) -> bytes:
         """Make, count and cache one derived image."""
-        made = make()
+        data = make()
         self._count("derivations")
         metadata = {"source-version": original.version[:128]}
         try:
-            if made.local_only and hasattr(self.cache, "put_local"):
-                self.cache.put_local(key, made.data, ObjectInfo(key, len(made.data), content_type, metadata=metadata))
+            if local_only and hasattr(self.cache, "put_local"):
+                self.cache.put_local(key, data, ObjectInfo(key, len(data), content_type, metadata=metadata))
             else:
                 # The cache store's copy is written behind the answer where the cache can (TieredStore).
                 put = getattr(self.cache, "put_behind", self.cache.put)
-                put(key, made.data, content_type, metadata)
+                put(key, data, content_type, metadata)
         except StorageUnavailable:
             log.warning("could not write derived image %s to the cache; serving it anyway", key)
-        return made.data
+        return data
 
     def read_original(self, original: Original) -> bytes:
         """The original's bytes, refusing them when they changed since ``original`` was found."""

@@ -168,6 +168,11 @@ def test_a_request_for_one_stored_tile_is_answered_with_its_bytes(make_client):
     assert r.status_code == 200 and r.data == source.stored_tile(1, 1, 1)
     assert source.region_calls == []  # no pixels read: the stored bytes as they are
     assert svc.counters()["tiles_passed_through"] == 1 and svc.counters()["iiif_renders"] == 0
+    # Kept in this host's levels, not a second copy in the cache store (the pyramid there holds the bytes).
+    from image_repo.service.images import bottom_level
+
+    assert list(bottom_level(svc.cache).list("big/.d/")) == []
+    assert c.get("/iiif/3/big/1024,1024,1024,1024/512,512/0/default.jpg").headers["X-Image-Repo-Cache"] == "hit"
     # An unaligned region is rendered from the same level, reading only what it covers.
     r2 = c.get("/iiif/3/big/1000,500,1024,1024/512,512/0/default.png")
     got = np.asarray(image_of(r2)).astype(int)
