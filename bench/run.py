@@ -26,24 +26,10 @@ from typing import Any
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 
-
-def ensure_interpreter() -> None:
-    """Re-run under the repository's .venv when this Python lacks the server's packages."""
-    try:
-        import gunicorn  # noqa: F401
-        import PIL  # noqa: F401
-        import yaml  # noqa: F401
-
-        import image_repo  # noqa: F401
-    except ImportError as e:
-        venv_python = REPO / ".venv" / "bin" / "python"
-        if venv_python.exists() and Path(sys.prefix).resolve() != (REPO / ".venv").resolve():
-            os.execv(str(venv_python), [str(venv_python), str(Path(sys.argv[0]).resolve()), *sys.argv[1:]])
-        sys.exit(f"bench: {e}. Install the server first: ./run test (or python3 -m venv .venv && .venv/bin/pip install -e .)")
-
+sys.path.insert(0, str(BENCH_DIR))
+from interpreter import ensure_interpreter  # noqa: E402
 
 ensure_interpreter()
-sys.path.insert(0, str(BENCH_DIR))
 
 import dataset
 import goals as goals_mod

@@ -35,21 +35,10 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 TILE = 512
 
-
-def ensure_interpreter() -> None:
-    """Re-run under the repository's .venv when this Python lacks the server."""
-    try:
-        import image_repo  # noqa: F401
-        import yaml  # noqa: F401
-    except ImportError as e:
-        venv_python = REPO / ".venv" / "bin" / "python"
-        if venv_python.exists() and Path(sys.prefix).resolve() != (REPO / ".venv").resolve():
-            os.execv(str(venv_python), [str(venv_python), str(Path(sys.argv[0]).resolve()), *sys.argv[1:]])
-        sys.exit(f"bench: {e}. Install the server first: ./run test")
-
-
-ensure_interpreter()
 sys.path.insert(0, str(BENCH_DIR))
+from interpreter import ensure_interpreter  # noqa: E402
+
+ensure_interpreter(("image_repo", "yaml"))
 sys.path.insert(0, str(REPO))
 
 import load  # noqa: E402
