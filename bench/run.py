@@ -27,7 +27,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 
 sys.path.insert(0, str(BENCH_DIR))
-from interpreter import ensure_interpreter  # noqa: E402
+from interpreter import ensure_interpreter
 
 ensure_interpreter()
 

@@ -36,15 +36,15 @@ REPO = BENCH_DIR.parent
 TILE = 512
 
 sys.path.insert(0, str(BENCH_DIR))
-from interpreter import ensure_interpreter  # noqa: E402
+from interpreter import ensure_interpreter
 
 ensure_interpreter(("image_repo", "yaml"))
 sys.path.insert(0, str(REPO))
 
-import load  # noqa: E402
-import peer_iipimage  # noqa: E402
-import procs  # noqa: E402
-import servers  # noqa: E402
+import load
+import peer_iipimage
+import procs
+import servers
 
 
 def ensure_python_packages(install: bool) -> None:
@@ -119,11 +119,11 @@ def server_config(data: Path, workers: int, store: dict[str, Any] | None) -> dic
 
 def prepare_image_repo(python: str, original: Path, config: dict[str, Any], workdir: Path, log) -> Path | None:
     """Store the original as an upload leaves it, build its pyramid with the CLI; the pyramid's local path (file store)."""
+    import yaml
+
     from image_repo.config.settings import load_settings
     from image_repo.storage.base import sha256_hex
     from image_repo.storage.registry import open_store
-
-    import yaml
 
     workdir.mkdir(parents=True, exist_ok=True)
     cfg = workdir / "config.yml"

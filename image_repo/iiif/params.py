@@ -35,9 +35,9 @@ _ROTATION = re.compile(rf"(!)?({_FLOAT})")
 _QUALITY = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 
-def _round_div(a: int | float, b: int | float) -> int:
+def _round_div(a: float, b: float) -> int:
     """``a / b`` rounded half up (Python's round() rounds half to even)."""
-    return int(math.floor(a / b + 0.5))
+    return math.floor(a / b + 0.5)
 
 
 # --- region -----------------------------------------------------------------------------------

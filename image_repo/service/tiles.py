@@ -36,9 +36,9 @@ def choose_level(info: SourceInfo, r: Resolved) -> int:
     best = 0
     for index, level in enumerate(info.levels):
         # Within a pixel: an edge tile of w full-resolution pixels asked at ceil(w / scale) is served by its level.
-        if r.w / level.scale > r.width - 1 and r.h / level.scale > r.height - 1:
-            if level.scale > info.levels[best].scale:
-                best = index
+        has_detail = r.w / level.scale > r.width - 1 and r.h / level.scale > r.height - 1
+        if has_detail and level.scale > info.levels[best].scale:
+            best = index
     return best
 
 
@@ -98,7 +98,7 @@ def read_region(source: TiledSource, r: Resolved, *, resample: str = "lanczos") 
     # The region in the level's pixels (fractional), and the whole pixels that cover it.
     fx0, fy0 = r.x / scale, r.y / scale
     fx1, fy1 = min((r.x + r.w) / scale, level.width), min((r.y + r.h) / scale, level.height)
-    ix0, iy0 = min(int(math.floor(fx0)), level.width - 1), min(int(math.floor(fy0)), level.height - 1)
+    ix0, iy0 = min(math.floor(fx0), level.width - 1), min(math.floor(fy0), level.height - 1)
     ix1, iy1 = max(ix0 + 1, min(level.width, math.ceil(fx1 - 1e-9))), max(iy0 + 1, min(level.height, math.ceil(fy1 - 1e-9)))
     pixels = source.region(index, ix0, iy0, ix1 - ix0, iy1 - iy0)
     im = to_image(pixels, info)
