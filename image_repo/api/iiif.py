@@ -100,10 +100,8 @@ def raw_path() -> str | None:
 
 
 def _unquote(text: str) -> str:
-    try:
-        return unquote(text, errors="strict")
-    except UnicodeDecodeError:
-        raise NotFound("identifier: not valid UTF-8 once unescaped") from None
+    # As Werkzeug decodes the path: bytes that are not UTF-8 become U+FFFD, which no name or parameter holds.
+    return unquote(text, errors="replace")
 
 
 def find(identifier: str) -> Original:

@@ -87,7 +87,8 @@ def test_base_uri_redirects_to_info(fc):
 
 def test_an_unescaped_slash_and_unknown_images_are_404(fc):
     for path in ("/iiif/3/site/photo/info.json", "/iiif/3/site/photo/full/max/0/default.jpg",
-                 "/iiif/3/nothing/info.json", "/iiif/3/site%2Fnothing/full/max/0/default.jpg", "/iiif/3/.hidden/info.json"):
+                 "/iiif/3/nothing/info.json", "/iiif/3/site%2Fnothing/full/max/0/default.jpg", "/iiif/3/.hidden/info.json",
+                 "/iiif/3/%FF/info.json"):
         r = fc.get(path)
         assert r.status_code == 404, path
         assert r.get_json()["message"].startswith("identifier:")
@@ -97,7 +98,8 @@ def test_an_unescaped_slash_and_unknown_images_are_404(fc):
 @pytest.mark.parametrize("path, part", [
     ("nowhere/max/0/default.jpg", "region"), ("full/big/0/default.jpg", "size"), ("full/max/x/default.jpg", "rotation"),
     ("full/max/0/sepia.jpg", "quality"), ("full/max/0/default.xyz", "format"), ("full/641,/0/default.jpg", "size"),
-    ("700,0,10,10/max/0/default.jpg", "region"),
+    ("700,0,10,10/max/0/default.jpg", "region"), ("%FF/max/0/default.jpg", "region"),
+    ("full/max/%C3%A9/default.jpg", "rotation"),
 ])
 def test_bad_parameters_are_400_naming_the_part(fc, path, part):
     r = fc.get(f"/iiif/3/site%2Fphoto/{path}")
@@ -129,6 +131,15 @@ def test_a_replaced_original_changes_the_answer(fc):
     fc.put("/images/site/photo", data=make_jpeg(320, 200))
     second = fc.get("/iiif/3/site%2Fphoto/full/max/0/default.jpg")
     assert image_of(second).size == (320, 200) and second.headers["ETag"] != first.headers["ETag"]
+
+
+def test_head_and_preflight(fc):
+    head = fc.head("/iiif/3/site%2Fphoto/full/100,/0/default.jpg")
+    assert head.status_code == 200 and head.data == b"" and head.headers["Content-Type"] == "image/jpeg"
+    preflight = fc.options("/iiif/3/site%2Fphoto/info.json", headers={"Origin": "https://viewer.example",
+                                                                      "Access-Control-Request-Method": "GET"})
+    assert preflight.headers["Access-Control-Allow-Origin"] == "*"
+    assert "GET" in preflight.headers["Access-Control-Allow-Methods"]
 
 
 def test_read_tokens(make_client):
