@@ -103,7 +103,7 @@ class IIIFImages:
                 if data is not None:
                     svc.count("tiles_passed_through")
                     return data
-            with svc._limiter.slot():
+            with svc.slot():
                 data = tiles.render(source, resolved, resample=svc.settings.resample_filter)
             svc.count("iiif_renders")
             return data

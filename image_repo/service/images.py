@@ -9,6 +9,7 @@ import hashlib
 import logging
 import os
 import threading
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Callable
 
@@ -123,6 +124,10 @@ class ImageService:
                 return self._derive(original, spec).data
 
         return self.produce(original, key, KINDS[spec.kind].content_type, self.etag(original, spec), make)
+
+    def slot(self) -> AbstractContextManager[None]:
+        """One of this worker's derivation slots (503 past the queue): held while pixels are made."""
+        return self._limiter.slot()
 
     def produce(self, original: Original, key: str, content_type: str, etag: str, make: Callable[[], bytes], *,
                 local_only: bool = False) -> Rendered:
