@@ -314,7 +314,7 @@ def report(results: dict[str, list[load.LoadResult]], have_reader: bool, why_not
                        ("aligned cold tiles/s, image_repo file store", "image_repo file"),
                        ("aligned cold tiles/s, image_repo Swift", "image_repo swift")):
         value = median_rps(key)
-        log(f"{label:<58} {value if value is not None else float('nan'):>10.1f}")
+        log(f"{label:<58} {value:>10.1f}" if value is not None else f"{label:<58} {'-':>10}")
     bare, iip = median_rps("bare"), median_rps("iipimage")
     for label, key, ref, goal in (("file store / bare WSGI", "image_repo file", bare, 0.7),
                                   ("Swift / bare WSGI", "image_repo swift", bare, 0.7),
