@@ -123,7 +123,7 @@ def info(version: int, original: Original, image_id: str) -> Response:
                     extra_qualities=svc.iiif.extra_qualities(original))
     body = json.dumps(doc).encode()
     etag = hashlib.sha256(body).hexdigest()[:32]
-    ld = request.accept_mimetypes.best_match(["application/json", "application/ld+json"]) == "application/ld+json"
+    ld = wants_json_ld()
     content_type = f'application/ld+json;profile="{CONTEXT[version]}"' if ld else "application/json"
     links = [f'<{PROFILE[version]}>;rel="profile"']
     if not ld:  # how a JSON-LD processor finds the context of a document served as plain JSON
@@ -133,6 +133,19 @@ def info(version: int, original: Original, image_id: str) -> Response:
     if request.if_none_match and request.if_none_match.contains_weak(etag):
         return Response(status=304, headers=headers)
     return Response(body, content_type=content_type, headers=headers)
+
+
+def wants_json_ld() -> bool:
+    """Whether the Accept header prefers JSON-LD to JSON; its media types may carry parameters
+    (``application/ld+json;profile="..."``), which Werkzeug's best_match would not match."""
+    ld = plain = 0.0
+    for value, quality in request.accept_mimetypes:
+        media = value.split(";", 1)[0].strip().lower()
+        if media == "application/ld+json":
+            ld = max(ld, quality)
+        elif media in ("application/json", "application/*", "*/*"):
+            plain = max(plain, quality)
+    return ld > 0 and ld >= plain
 
 
 def image(version: int, original: Original, image_id: str, params: list[str]) -> Response:

@@ -78,6 +78,10 @@ def test_json_ld_when_asked(fc):
     assert r.headers["Content-Type"] == 'application/ld+json;profile="http://iiif.io/api/image/3/context.json"'
     r2 = fc.get("/iiif/2/site%2Fphoto/info.json", headers={"Accept": "application/ld+json"})
     assert r2.headers["Content-Type"].startswith('application/ld+json;profile="http://iiif.io/api/image/2/')
+    profiled = 'application/ld+json;profile="http://iiif.io/api/image/3/context.json"'
+    assert fc.get("/iiif/3/site%2Fphoto/info.json", headers={"Accept": profiled}).headers["Content-Type"] == profiled
+    for accept in ("*/*", "application/json", "application/json, application/ld+json;q=0.5", "text/html,*/*;q=0.8"):
+        assert fc.get("/iiif/3/site%2Fphoto/info.json", headers={"Accept": accept}).headers["Content-Type"] == "application/json"
 
 
 def test_base_uri_redirects_to_info(fc):
