@@ -44,6 +44,7 @@ def iiif_prefix(image: Path) -> str:
 
 def start(image: Path, workdir: Path, *, processes: int) -> servers.Running:
     """lighttpd on a free loopback port, with ``processes`` iipsrv FastCGI processes over ``image``'s directory."""
+    workdir, image = workdir.resolve(), image.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     port = servers.free_port()
     docroot = workdir / "www"
