@@ -101,7 +101,7 @@ class Settings:
     threads: int = setting(4, "Threads per worker.")
     log_level: str = setting("info", "Log level: debug, info, warning, error, critical.")
     repository_base_pathname: str = setting("images", "URL prefix of the image routes.")
-    default_kind: str = setting("jpg", "Output format when a request names none: jpg, png, tif, bmp, gif, webp.")
+    default_kind: str = setting("jpg", "Output format when a request names none: jpg, png, tif, bmp, gif, webp, avif, jp2.")
     thumbnail_default_size: list[int] = setting([50, 50], "Thumbnail box [width, height] when no size is given.")
     resample_filter: str = setting("lanczos", "Filter of the last resampling step, after a JPEG's DCT-scaled decode or a box reduction has brought the image within 2x of its size: lanczos (sharpest), bicubic (Pillow's thumbnail default, ~30% cheaper), hamming, bilinear. Cached images are not remade when it changes.")
     memory_cache: MemoryCacheSettings = section(MemoryCacheSettings, "The in-process cache of derived images.")

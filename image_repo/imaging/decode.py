@@ -1,8 +1,9 @@
 """Opening originals: only our decoders, the declared size checked before any decoding; probe().
 
 ``open_image`` refuses what we do not serve (415), what is too big (413) and broken headers
-(422); ``load_first_frame`` decodes a JPEG at the smallest DCT scale that covers the target.
-``probe`` checks that an upload is a whole image we serve.
+(422); ``load_first_frame`` decodes a JPEG at the smallest DCT scale that covers the target,
+a JPEG 2000 at the smallest of its resolutions that does. ``probe`` checks that an upload is
+a whole image we serve.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ..errors import PayloadTooLarge, UnprocessableImage, UnsupportedImage
 from .formats import INPUT_KINDS, Kind, kind_for_pil_format
+from .headers import icon_pixels, j2k_levels, j2k_reduce
 
 DECODE_ERRORS: tuple[type[BaseException], ...] = (
     OSError, SyntaxError, ValueError, struct.error, EOFError, ZeroDivisionError,
@@ -56,6 +58,17 @@ def sniff(source: bytes) -> Kind | None:
         return INPUT_KINDS["bmp"]
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return INPUT_KINDS["webp"]
+    if head.startswith(b"\x00\x00\x00\x0cjP  \r\n\x87\n") or head.startswith(b"\xff\x4f\xff\x51"):
+        return INPUT_KINDS["jp2"]  # a JP2 file, or a raw codestream (SOC then SIZ)
+    if head.startswith(b"8BPS"):
+        return INPUT_KINDS["psd"]
+    if head[:4] == b"qoif":
+        return INPUT_KINDS["qoi"]
+    if head[:4] == b"\x00\x00\x01\x00":
+        return INPUT_KINDS["ico"]
+    if len(head) > 2 and head[:1] == b"P" and head[1:2] in b"123456" and head[2:3] in b" \t\r\n#":
+        return INPUT_KINDS["ppm"]
+    # TGA has no signature: Pillow's plugin judges its header, after every other decoder declined.
     if head[4:8] == b"ftyp":
         brand = head[8:12]
         if brand in (b"avif", b"avis"):
@@ -80,6 +93,12 @@ def open_image(source: bytes, *, max_pixels: int | None) -> Iterator[tuple[Image
     claimed = sniff(source)
     if claimed is not None and claimed.pil_format not in decoders():
         raise UnsupportedImage(f"{claimed.name} images are not supported here (supported: {_supported()})")
+    if claimed is not None and claimed.name == "ico":
+        # Pillow decodes an icon's image while opening it: its declared size is checked first.
+        pixels, limit = icon_pixels(source), max_pixels or Image.MAX_IMAGE_PIXELS  # Pillow's, for metadata
+        if limit is not None and pixels > limit:
+            raise PayloadTooLarge(f"an image in this icon declares {pixels / 1e6:.1f} megapixels; "
+                                  f"the limit is {limit / 1e6:.1f} megapixels")
     with warnings.catch_warnings():
         # Pillow warns about odd EXIF and the like; we judge by errors. Its bomb warning
         # (over Image.MAX_IMAGE_PIXELS) is silenced too: our own check of the declared size
@@ -126,14 +145,32 @@ def orientation(im: Image.Image) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-def load_first_frame(im: Image.Image, kind: Kind, *, at_least: tuple[int, int] | None = None) -> None:
-    """Decode the current (first) frame, a JPEG at the smallest DCT scale still ``at_least`` that big.
+def frame_count(im: Image.Image) -> int:
+    """Frames of an opened image, the current one kept; a PSD is one (its flattened composite:
+    Pillow counts its layers)."""
+    if im.format == "PSD":
+        return 1
+    at = im.tell()
+    frames = int(getattr(im, "n_frames", 1))
+    if im.tell() != at:
+        im.seek(at)
+    return frames
+
+
+def load_first_frame(im: Image.Image, kind: Kind, *, at_least: tuple[int, int] | None = None,
+                     source: bytes | None = None) -> None:
+    """Decode the current (first) frame, a JPEG at the smallest DCT scale still ``at_least`` that big,
+    a JPEG 2000 (given its ``source``) at the smallest resolution level still that big.
 
     Any decoder failure is a 422.
     """
     try:
         if at_least is not None and im.format in ("JPEG", "MPO"):
             im.draft(im.mode, at_least)  # DCT-domain downscale: never decode more than needed
+        elif at_least is not None and im.format == "JPEG2000" and source is not None:
+            reduce = j2k_reduce(im.size, at_least, j2k_levels(source))
+            if reduce:
+                im.reduce = reduce  # type: ignore[assignment,method-assign]  # Pillow's J2K property
         im.load()
     except DECODE_ERRORS as exc:
         raise UnprocessableImage(f"corrupt or truncated {kind.name} image: {exc}") from exc
@@ -159,9 +196,9 @@ def probe(source: bytes, *, max_pixels: int) -> ImageInfo:
     with open_image(source, max_pixels=max_pixels) as (im, kind):
         width, height = im.size
         try:
-            frames = int(getattr(im, "n_frames", 1))
-            im.seek(0)
+            frames = frame_count(im)
         except DECODE_ERRORS as exc:
             raise UnprocessableImage(f"corrupt {kind.name} image: cannot count its frames ({exc})") from exc
-        load_first_frame(im, kind, at_least=(1, 1))
+        # A JPEG 2000 at its smallest resolution: openjpeg still refuses a cut codestream.
+        load_first_frame(im, kind, at_least=(1, 1), source=source)
         return ImageInfo(kind, width, height, kind.content_type, frames)

@@ -139,7 +139,7 @@ def derive(
         # An intermediate is decoded at twice the target at least: its DCT scaling on top of
         # the original's would differ visibly (SSIM ~0.98 vs ~0.995 against the original's result).
         at_least = stored_target if stand_in is None else (2 * stored_target[0], 2 * stored_target[1])
-        load_first_frame(im, kind, at_least=at_least)
+        load_first_frame(im, kind, at_least=at_least, source=source)
         icc = im.info.get("icc_profile")
         icc = icc if isinstance(icc, bytes) else None
         made: list[Intermediate] = []

@@ -22,6 +22,9 @@ KINDS: dict[str, Kind] = {
         Kind("bmp", "BMP", "image/bmp", ("bmp",)),
         Kind("gif", "GIF", "image/gif", ("gif",)),
         Kind("webp", "WEBP", "image/webp", ("webp",)),
+        Kind("avif", "AVIF", "image/avif", ("avif",)),
+        # A JP2 file on output; on input a raw codestream (.j2k) too, which Pillow names the same.
+        Kind("jp2", "JPEG2000", "image/jp2", ("jp2", "j2k", "jpf", "jpx", "j2c", "jpc")),
     )
 }
 """Output kinds (what ``kind=`` may ask for)."""
@@ -29,9 +32,20 @@ KINDS: dict[str, Kind] = {
 INPUT_KINDS: dict[str, Kind] = {
     **KINDS,
     "heic": Kind("heic", "HEIF", "image/heic", ("heic", "heif")),
-    "avif": Kind("avif", "AVIF", "image/avif", ("avif",)),
+    # Decode-only kinds of this field: Photoshop (its flattened composite, not the layers),
+    # Targa, Netpbm (PPM, PGM, PBM), Windows icons (the largest image) and QOI.
+    "psd": Kind("psd", "PSD", "image/vnd.adobe.photoshop", ("psd",)),
+    "ppm": Kind("ppm", "PPM", "image/x-portable-anymap", ("ppm", "pgm", "pbm", "pnm")),
+    "ico": Kind("ico", "ICO", "image/vnd.microsoft.icon", ("ico",)),
+    "qoi": Kind("qoi", "QOI", "image/qoi", ("qoi",)),
+    # Last: Targa has no signature, so its plugin tries any bytes the others declined.
+    "tga": Kind("tga", "TGA", "image/x-tga", ("tga",)),
 }
-"""Kinds an original may be (output kinds plus decode-only ones, when a plugin is present)."""
+"""Kinds an original may be (output kinds plus decode-only ones, when a plugin is present).
+
+Every other format Pillow could open (EPS through Ghostscript, FITS, SPIDER, DDS...) is
+refused with 415: each is a decoder exposed to hostile uploads that users here do not need.
+"""
 
 _BY_EXTENSION: dict[str, Kind] = {ext: k for k in INPUT_KINDS.values() for ext in k.extensions}
 _BY_PIL_FORMAT: dict[str, Kind] = {k.pil_format: k for k in INPUT_KINDS.values()}

@@ -13,7 +13,7 @@ from typing import Any
 
 from PIL import Image
 
-from .decode import DECODE_ERRORS, open_image, orientation
+from .decode import DECODE_ERRORS, frame_count, open_image, orientation
 
 _IFD_EXIF = 0x8769
 _IFD_GPS = 0x8825
@@ -66,7 +66,7 @@ def read_metadata(source: bytes, *, include_gps: bool) -> Json:
 
 def _frames(im: Image.Image) -> int:
     try:
-        return int(getattr(im, "n_frames", 1))
+        return frame_count(im)
     except DECODE_ERRORS:
         return 1
 

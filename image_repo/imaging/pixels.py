@@ -18,6 +18,10 @@ _SAVE_PARAMS: dict[str, dict[str, object]] = {
     "tif": {"compression": "tiff_lzw"},
     "gif": {"optimize": False},
     "bmp": {},
+    # Speed 8 of 0-10: ~2x faster than Pillow's 6 for ~15% more bytes, for images made while a client waits.
+    "avif": {"quality": 60, "speed": 8},
+    # Lossy at 1:20 (Pillow's default is lossless: several times the bytes of a PNG).
+    "jp2": {"irreversible": True, "quality_mode": "rates", "quality_layers": [20]},
 }
 _WHITE = (255, 255, 255)
 

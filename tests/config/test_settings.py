@@ -111,7 +111,7 @@ def test_settings_from_environment_reads_image_repo_config(tmp_path):
     ("swift: 3\n", "config: swift: expected a section (a mapping of settings), got 3"),
     ("workers: null\n", "config: workers: expected an integer, got null"),
     ("log_level: loud\n", "config: log_level: expected one of debug, info, warning, error, critical, got 'loud'"),
-    ("default_kind: svg\n", "config: default_kind: expected one of jpg, png, tif, bmp, gif, webp, got 'svg'"),
+    ("default_kind: svg\n", "config: default_kind: expected one of jpg, png, tif, bmp, gif, webp, avif, jp2, got 'svg'"),
     ("threads: -1\n", "config: threads: expected a value of 0 or more, got -1"),
     ("- a list\n", "expected a mapping of settings"),
     ("workers: [\n", "invalid YAML"),

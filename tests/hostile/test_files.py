@@ -12,12 +12,12 @@ import struct
 import pytest
 from PIL import Image
 
+from tests.fixtures.formats import make_pcx
 from tests.fixtures.images import (
     NOT_IMAGES,
     gif_header_only,
     jpeg_header_only,
     make_gif,
-    make_ico,
     make_jpeg,
     make_png,
     make_tiff,
@@ -74,7 +74,7 @@ REFUSED: dict[str, tuple[bytes, int]] = {
     "zero-width-png": (png_header_only(0, 10), 422),
     "pdf-with-jpeg-inside": (b"%PDF-1.4\n" + JPEG, 415),
     "html-with-png-inside": (b"<html>" + PNG, 415),
-    "ico": (make_ico(), 415),
+    "pcx": (make_pcx(), 415),  # Pillow reads it; we do not
 }
 
 

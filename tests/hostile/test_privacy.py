@@ -20,7 +20,7 @@ INPUTS = {
     "tif": lambda: make_tiff(200, 150, exif=True),
     "webp": lambda: make_webp(200, 150, exif=True, xmp=True),
 }
-KINDS = ["jpg", "png", "tif", "bmp", "gif", "webp"]
+KINDS = ["jpg", "png", "tif", "bmp", "gif", "webp", "avif", "jp2"]
 
 
 @pytest.mark.parametrize("source", sorted(INPUTS))

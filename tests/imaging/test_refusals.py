@@ -9,12 +9,12 @@ import pytest
 from image_repo.errors import ImageRepoError, PayloadTooLarge, UnprocessableImage, UnsupportedImage
 from image_repo.imaging import DerivationSpec, derive, probe, read_metadata
 from image_repo.imaging import decode as decode_module
+from tests.fixtures.formats import make_pcx
 from tests.fixtures.images import (
     NOT_IMAGES,
     gif_header_only,
     jpeg_header_only,
     make_gif,
-    make_ico,
     make_jpeg,
     make_png,
     make_tiff,
@@ -118,9 +118,9 @@ def test_corrupt_jpeg_scan_is_422() -> None:
 
 
 @pytest.mark.parametrize("call", CALLS)
-@pytest.mark.parametrize("name", [*NOT_IMAGES, "ico"])
+@pytest.mark.parametrize("name", [*NOT_IMAGES, "pcx"])
 def test_not_images_and_other_formats_are_415(call: str, name: str) -> None:
-    data = make_ico() if name == "ico" else NOT_IMAGES[name]
+    data = make_pcx() if name == "pcx" else NOT_IMAGES[name]
     with pytest.raises(UnsupportedImage):
         CALLS[call](data)
 
