@@ -52,6 +52,16 @@ class PayloadTooLarge(ImageRepoError):
     default_message = "payload too large"
 
 
+class RangeNotSatisfiable(ImageRepoError):
+    """A byte range that starts beyond the end of the answer."""
+
+    status = 416
+    default_message = "range not satisfiable"
+
+    def __init__(self, message: str | None = None, *, length: int, headers: dict[str, str] | None = None):
+        super().__init__(message, headers={"Content-Range": f"bytes */{length}", **(headers or {})})
+
+
 class UnsupportedImage(ImageRepoError):
     status = 415
     default_message = "unsupported image"

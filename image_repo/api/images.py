@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import hashlib
 import hmac
 import re
 import time
@@ -18,6 +19,8 @@ from ..imaging.formats import KINDS
 from ..imaging.spec import FALSE_WORDS, DerivationSpec, QueryOptions, parse_bool, parse_query
 from ..service.images import ImageService, Original
 from . import guard, signing
+from .negotiation import negotiated_kind
+from .ranges import ranged
 from .zipstream import stream_zip
 
 bp = Blueprint("images", __name__)
@@ -35,6 +38,8 @@ def service() -> ImageService:
 @bp.before_request
 def check_token() -> None:
     """Bearer tokens, when configured: write tokens for writes; read (or write) tokens for reads."""
+    if request.method == "OPTIONS":
+        return  # says only which methods a route has (and answers CORS preflights, which carry no token)
     settings = service().settings
     # original=true serves the stored bytes with their EXIF/GPS intact: an uploader's check, so a writer's right.
     writing = request.method in WRITE_METHODS or request.args.get("original", "false") not in FALSE_WORDS
@@ -107,14 +112,15 @@ def get_images(path: str) -> Response:
         selected = svc.select(path, options.regex)
         if len(selected) > 1:
             return several(selected, options)
-        return one(svc.get_original(selected[0]), options)
+        return one(svc.get_original(selected[0]), options, negotiable="kind" not in request.args)
     original, path_kind = svc.resolve_path(path)
     if path_kind is not None and "kind" not in request.args:
         options = dataclasses.replace(options, spec=dataclasses.replace(options.spec, kind=path_kind.name))
-    return one(original, options)
+    return one(original, options, negotiable="kind" not in request.args and path_kind is None)
 
 
-def one(original: Original, options: QueryOptions) -> Response:
+def one(original: Original, options: QueryOptions, *, negotiable: bool = False) -> Response:
+    """One image's answer; ``negotiable``: the request named no kind (format_negotiation may choose)."""
     svc = service()
     if parse_bool("original", request.args.get("original", "false")):
         # The stored bytes unchanged (metadata intact), so a client can check what it uploaded.
@@ -123,19 +129,25 @@ def one(original: Original, options: QueryOptions) -> Response:
             return Response(status=304, headers=headers)
         data = svc.original_bytes(original)
         content_type = original.info.content_type or original.ref.kind.content_type
-        return Response(data, content_type=content_type, headers={**headers, "Cache-Control": "private, no-cache"})
+        response = Response(data, content_type=content_type, headers={**headers, "Cache-Control": "private, no-cache"})
+        return ranged(response, len(data))
     if options.meta:
         return jsonify(svc.metadata(original))
     if options.url:
         url, expires = svc.temp_url(original, options.spec, sign_own_url)
         return jsonify(url=url, expires=expires)
-    etag = svc.etag(original, options.spec)
-    headers = {"ETag": f'"{etag}"', "Cache-Control": svc.settings.cache_control}
+    spec, vary = options.spec, None
+    if negotiable and svc.settings.format_negotiation:
+        # Its own kind, so its own derived key and ETag; caches keep one copy per Accept.
+        spec = dataclasses.replace(spec, kind=negotiated_kind(request.headers.get("Accept"), spec.kind))
+        vary = {"Vary": "Accept"}
+    etag = svc.etag(original, spec)
+    headers = {"ETag": f'"{etag}"', "Cache-Control": svc.settings.cache_control, **(vary or {})}
     if request.if_none_match and request.if_none_match.contains_weak(etag):
         return Response(status=304, headers=headers)
-    rendered = svc.render(original, options.spec)
+    rendered = svc.render(original, spec)
     headers["X-Image-Repo-Cache"] = "hit" if rendered.cached else "miss"
-    return Response(rendered.data, content_type=rendered.content_type, headers=headers)
+    return ranged(Response(rendered.data, content_type=rendered.content_type, headers=headers), len(rendered.data))
 
 
 def several(selected: list[str], options: QueryOptions) -> Response:
@@ -186,8 +198,14 @@ def get_signed(key: str) -> Response:
         request.args.get("temp_url_expires"),
         request.args.get("temp_url_sig"),
     )
+    # The key names one derivative of one version of the original: its ETag never changes.
+    etag = hashlib.sha256(key.encode()).hexdigest()[:32]
+    if request.if_none_match and request.if_none_match.contains_weak(etag):
+        return Response(status=304, headers={"ETag": f'"{etag}"'})
     data, content_type = svc.get_derived(key)
-    return Response(data, content_type=content_type, headers={"Cache-Control": "private, max-age=60"})
+    response = Response(data, content_type=content_type, headers={"Cache-Control": "private, max-age=60",
+                                                                  "ETag": f'"{etag}"'})
+    return ranged(response, len(data))
 
 
 _SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")

@@ -18,6 +18,7 @@ import difflib
 import logging
 import math
 import os
+import re
 import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import Field, dataclass, field, fields, is_dataclass
@@ -108,6 +109,8 @@ class Settings:
     disk_cache: DiskCacheSettings = section(DiskCacheSettings, "The local disk cache of derived images.")
     original_stat_ttl: float = setting(2.0, "Seconds a worker trusts what it last learned of an original, so a cache hit asks the store nothing (0: ask every time). Writes through this host are seen by all its workers at once; writes through other servers after this long.")
     cache_control: str = setting("public, max-age=3600", "Cache-Control header on image responses.")
+    format_negotiation: bool = setting(False, "Answer a request that names no kind (no kind=, no extension) with AVIF or WebP when its Accept prefers them, else default_kind; such answers carry Vary: Accept. Off: always default_kind, as in 2016.")
+    cors_origins: list[str] = setting(["*"], "Origins whose scripts may read and write through the API (CORS): '*' for any, else exact origins such as https://viewer.example.org; an origin not listed gets no CORS headers; empty: none at all.")
     url_key: str | None = setting(None, "Key that signs url=true URLs (required for url=true; no default).", secret=True)
     url_lifetime: int = setting(172800, "Seconds a url=true URL stays valid.")
     max_upload_bytes: int = setting(100 * 2**20, "Largest upload accepted, in bytes.")
@@ -150,6 +153,7 @@ CONFIG_VARIABLE = "IMAGE_REPO_CONFIG"
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 _DIGESTS = ("sha1", "sha256", "sha512")
+_ORIGIN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#\s]+")
 
 # Unset credentials are filled from the first of these variables that is set and not empty.
 _SWIFT_ENV: dict[str, tuple[str, ...]] = {
@@ -396,6 +400,9 @@ def _validate(s: Settings) -> None:
     if s.resample_filter.lower() not in RESAMPLE_FILTERS:
         raise ConfigError(f"config: resample_filter: expected one of {', '.join(RESAMPLE_FILTERS)}, got {show(s.resample_filter)}")
     s.resample_filter = s.resample_filter.lower()
+    for i, origin in enumerate(s.cors_origins):
+        if origin != "*" and not _ORIGIN.fullmatch(origin.strip().rstrip("/")):
+            raise ConfigError(f"config: cors_origins[{i}]: expected '*' or an origin such as https://example.org (scheme, host, port; no path), got {show(origin)}")
     size = s.thumbnail_default_size
     if len(size) != 2 or not all(1 <= v <= 9999 for v in size):
         raise ConfigError(f"config: thumbnail_default_size: expected [width, height], each 1..9999, got {size!r}")

@@ -14,6 +14,7 @@ from ..service.images import ImageService
 from ..storage.base import ObjectStore
 from ..storage.filesystem import FileStore
 from ..storage.registry import open_store
+from . import cors
 from .fastpath import FastPath
 
 FORM_OVERHEAD = 64 * 1024
@@ -48,14 +49,16 @@ def create_app(
             cache_store.fsync = False
     cache = build_cache(settings, cache_store)
     service = app.extensions["image_repo"] = ImageService(settings, originals, cache)
-    # Memory-cache hits and 304s are answered in front of Flask; all else goes through it.
-    app.wsgi_app = FastPath(app.wsgi_app, service)  # type: ignore[method-assign]
-    if settings.trust_forwarded_headers:
-        # Behind a proxy: absolute URLs (IIIF ids, signed URLs) as the client sees them.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=0, x_proto=1, x_host=1, x_port=1, x_prefix=1)  # type: ignore[method-assign]
     atexit.register(cache.close)  # finish writing derivatives behind answers before a worker exits
 
     errors.register(app)
+    # First: preflights are answered before any token check.
+    allowed = cors.install(app, settings.cors_origins)
+    # Memory-cache hits and 304s are answered in front of Flask; all else goes through it.
+    app.wsgi_app = FastPath(app.wsgi_app, service, allowed.policy)  # type: ignore[method-assign]
+    if settings.trust_forwarded_headers:
+        # Behind a proxy: absolute URLs (IIIF ids, signed URLs) as the client sees them.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=0, x_proto=1, x_host=1, x_port=1, x_prefix=1)  # type: ignore[method-assign]
     app.register_blueprint(health.bp)
     app.register_blueprint(images.signed_bp)
     app.register_blueprint(images.bp, url_prefix="/" + app.config["IMAGE_REPO_BASE"])

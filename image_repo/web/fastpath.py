@@ -12,8 +12,10 @@ same check of the original (``Originals.find``: what the worker learned within
 a replaced original is not answered from an old entry, whichever worker sees the request.
 Keys, ETags and parsing are the service's and spec.py's own; the headers are those
 ``api/images.one`` sends (a test compares them).
-Anything unusual (other parameters, repeated ones, bad names, tokens configured, a
-memory miss, any error) falls through to Flask, which then answers exactly as before.
+It negotiates the kind (``format_negotiation``) with api/negotiation.py and adds the CORS
+headers of web/cors.py, as the Flask app does. Anything unusual (other parameters, repeated
+ones, a ``Range``, bad names, tokens configured, a memory miss, any error) falls through to
+Flask, which then answers exactly as before.
 """
 from __future__ import annotations
 
@@ -25,11 +27,13 @@ from urllib.parse import parse_qsl
 from werkzeug.http import parse_etags
 
 from .. import names
+from ..api.negotiation import negotiated_kind
 from ..cache.memory import MemoryCache
 from ..errors import ImageRepoError, NotFound
 from ..imaging.formats import KINDS, Kind, split_extension
 from ..imaging.spec import DerivationSpec, parse_query
 from ..service.images import ImageService, Original
+from .cors import CorsPolicy
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -44,7 +48,7 @@ PARSED_MAX = 4096
 class Target:
     """What a request's path and query mean, independent of the store: computed once per URL."""
 
-    __slots__ = ("exact", "stem", "stem_kind", "spec", "stem_spec", "memo")
+    __slots__ = ("exact", "stem", "stem_kind", "spec", "stem_spec", "kind_given", "memo")
 
     def __init__(self, exact: str | None, stem: str | None, stem_kind: Kind | None, spec: DerivationSpec,
                  kind_given: bool) -> None:
@@ -53,14 +57,15 @@ class Target:
         self.stem_kind = stem_kind
         self.spec = spec
         self.stem_spec = spec if kind_given or stem_kind is None else dataclasses.replace(spec, kind=stem_kind.name)
-        self.memo: tuple[Original, str, str] | None = None
-        """(the Original last answered for, its ETag, its derived key): both are hashes worth keeping."""
+        self.kind_given = kind_given
+        self.memo: tuple[Original, DerivationSpec, str, str] | None = None
+        """(the Original and spec last answered for, its ETag, its derived key): hashes worth keeping."""
 
 
 class FastPath:
     """WSGI middleware: memory-cache hits and 304s of image GETs here, everything else to ``app``."""
 
-    def __init__(self, app: WSGIApp, service: ImageService) -> None:
+    def __init__(self, app: WSGIApp, service: ImageService, cors: CorsPolicy | None = None) -> None:
         self.app = app
         self.service = service
         settings = service.settings
@@ -69,6 +74,8 @@ class FastPath:
         self.memory: MemoryCache | None = levels[0] if isinstance(levels[0], MemoryCache) else None
         self.cache_control = settings.cache_control
         self.default_kind = settings.default_kind
+        self.negotiate = settings.format_negotiation
+        self.cors = cors or CorsPolicy([])
         box = settings.thumbnail_default_size
         self.thumbnail_box = (int(box[0]), int(box[1]))
         # With read tokens every read needs the Authorization check in api/images.py.
@@ -89,6 +96,8 @@ class FastPath:
 
     def _answer(self, environ: dict[str, Any], raw_path: str) -> tuple[str, list[tuple[str, str]], bytes] | None:
         """(status, headers, body) for a hit or a 304, or None: Flask answers."""
+        if "HTTP_RANGE" in environ:
+            return None  # api/ranges.py
         query = environ.get("QUERY_STRING", "")
         try:
             target = self._parsed[(raw_path, query)]
@@ -99,20 +108,31 @@ class FastPath:
         # As Originals.resolve_path: the exact name first, else the name less its extension.
         try:
             original = self.service.find(target.exact) if target.exact is not None else None
-            spec = target.spec
+            spec, negotiable = target.spec, not target.kind_given
             if original is None and target.stem is not None:
-                original, spec = self.service.find(target.stem), target.stem_spec
+                original, spec, negotiable = self.service.find(target.stem), target.stem_spec, False
         except ImageRepoError:
             return None  # Flask makes the error answer
         if original is None:
             return None
+        vary = []
+        if negotiable and self.negotiate:
+            kind = negotiated_kind(environ.get("HTTP_ACCEPT"), spec.kind)
+            spec = spec if kind == spec.kind else dataclasses.replace(spec, kind=kind)
+            vary.append("Accept")
         memo = target.memo
-        if memo is not None and memo[0] is original:  # Originals.find returns the same object while nothing changed
-            _, etag, key = memo
+        # Originals.find returns the same object while nothing changed.
+        if memo is not None and memo[0] is original and memo[1] == spec:
+            _, _, etag, key = memo
         else:
             etag, key = self.service.etag(original, spec), names.derived_key(original.name, original.version, spec)
-            target.memo = (original, etag, key)
+            target.memo = (original, spec, etag, key)
         headers = [("ETag", f'"{etag}"'), ("Cache-Control", self.cache_control)]
+        headers += self.cors.headers(environ.get("HTTP_ORIGIN"))
+        if self.cors.varies:
+            vary.append("Origin")
+        if vary:
+            headers.append(("Vary", ", ".join(vary)))
         if_none_match = environ.get("HTTP_IF_NONE_MATCH")
         if if_none_match and parse_etags(if_none_match).contains_weak(etag):
             return NOT_MODIFIED, headers, b""
@@ -127,6 +147,7 @@ class FastPath:
             ("X-Image-Repo-Cache", "hit"),
             ("Content-Type", KINDS[spec.kind].content_type),
             ("Content-Length", str(len(data))),
+            ("Accept-Ranges", "bytes"),
         ]
         return OK, headers, data
 

@@ -157,3 +157,57 @@ def test_simple_args():
     assert simple_args("xsize=1&ysize=2&kind=png&thumbnail=t") == {"xsize": "1", "ysize": "2", "kind": "png", "thumbnail": "t"}
     assert simple_args("xsize=1&xsize=1") is None
     assert simple_args("xsize=1&original=true") is None
+
+
+CHROME_ACCEPT = "image/avif,image/webp,image/apng,image/*,*/*;q=0.8"
+
+
+@pytest.mark.parametrize(
+    "path, headers",
+    [
+        ("/images/p?xsize=100", {"Accept": CHROME_ACCEPT}),
+        ("/images/p?xsize=100", {"Accept": "image/webp,*/*"}),
+        ("/images/p?xsize=100", {"Accept": "image/jpeg"}),
+        ("/images/p?xsize=100", {"Accept": ";;q=x,\x7f"}),
+        ("/images/p?xsize=100&kind=png", {"Accept": CHROME_ACCEPT}),
+        ("/images/p.gif?xsize=100", {"Accept": CHROME_ACCEPT}),
+        ("/images/p?xsize=100", {"Accept": CHROME_ACCEPT, "Origin": "https://viewer.example.org"}),
+        ("/images/p?xsize=100", {"Origin": "https://elsewhere.example.org"}),
+        ("/images/p?xsize=100", {"Accept": CHROME_ACCEPT, "If-None-Match": '"{etag}"'}),
+    ],
+)
+@pytest.mark.parametrize("origins", [["*"], ["https://viewer.example.org"]], ids=["any", "listed"])
+def test_negotiated_and_cors_answers_are_the_same_on_both_paths(tmp_path, path, headers, origins):
+    app, client, flask = make(tmp_path, format_negotiation=True, cors_origins=origins)
+    client.put("/images/p", data=make_png(300, 200))
+    first = client.get(path, headers=headers)
+    assert first.status_code == 200
+    etag = first.headers["ETag"].strip('"')
+    headers = {k: v.format(etag=etag) for k, v in headers.items()}
+    calls = flask.calls
+    fast = client.get(path, headers=headers)
+    assert flask.calls == calls, "the fast path did not answer"
+    slow = Client(flask.app).get(path, headers=headers)
+    assert (fast.status, fast.get_data()) == (slow.status, slow.get_data())
+    assert sorted(fast.headers.items()) == sorted(slow.headers.items())
+
+
+def test_a_negotiated_hit_is_of_the_kind_the_accept_header_chose(tmp_path):
+    _, client, flask = make(tmp_path, format_negotiation=True)
+    client.put("/images/p", data=make_png(300, 200))
+    client.get("/images/p?xsize=50", headers={"Accept": CHROME_ACCEPT})
+    client.get("/images/p?xsize=50", headers={"Accept": "image/jpeg"})
+    calls = flask.calls
+    avif = client.get("/images/p?xsize=50", headers={"Accept": CHROME_ACCEPT})
+    jpeg = client.get("/images/p?xsize=50", headers={"Accept": "image/jpeg"})
+    assert flask.calls == calls
+    assert (avif.headers["Content-Type"], jpeg.headers["Content-Type"]) == ("image/avif", "image/jpeg")
+
+
+def test_a_range_goes_to_flask(tmp_path):
+    _, client, flask = make(tmp_path)
+    client.put("/images/p", data=make_png(300, 200))
+    whole = client.get("/images/p?xsize=100")
+    calls = flask.calls
+    part = client.get("/images/p?xsize=100", headers={"Range": "bytes=0-9"})
+    assert flask.calls == calls + 1 and part.status_code == 206 and part.data == whole.data[:10]
