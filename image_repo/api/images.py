@@ -19,6 +19,8 @@ from ..imaging.formats import KINDS
 from ..imaging.spec import FALSE_WORDS, DerivationSpec, QueryOptions, parse_bool, parse_query
 from ..service.images import ImageService, Original
 from . import guard, signing
+from .openapi import describe
+from .openapi import images as doc
 from .negotiation import negotiated_kind
 from .ranges import ranged
 from .zipstream import stream_zip
@@ -92,6 +94,7 @@ def image_location(name: str) -> str:
 
 
 @bp.get("")
+@describe(doc.LIST)
 def list_images() -> Response:
     regex = query_args(request.args).get("regex")
     if regex == "":
@@ -100,11 +103,13 @@ def list_images() -> Response:
 
 
 @bp.get("/")
+@describe(doc.GET_ROOT)
 def get_root() -> Response:
     return get_images("")
 
 
 @bp.get("/<path:path>")
+@describe(doc.GET_IMAGE)
 def get_images(path: str) -> Response:
     svc = service()
     options = parse_options()
@@ -187,6 +192,7 @@ def sign_own_url(key: str) -> tuple[str, int]:
 
 
 @signed_bp.get(SIGNED_PREFIX + "<path:key>")
+@describe(doc.GET_SIGNED)
 def get_signed(key: str) -> Response:
     svc = service()
     if not svc.settings.url_key:
@@ -249,11 +255,13 @@ def upload_response(name: str, sha256: str, status: int) -> Response:
 
 
 @bp.post("/")
+@describe(doc.POST_ROOT)
 def post_root() -> Response:
     return post_image("")
 
 
 @bp.post("/<path:path>")
+@describe(doc.POST_IMAGE)
 def post_image(path: str) -> Response:
     upload = request.files.get("file")
     if upload is None:
@@ -266,6 +274,7 @@ def post_image(path: str) -> Response:
 
 
 @bp.put("/<path:path>")
+@describe(doc.PUT_IMAGE)
 def put_image(path: str) -> Response:
     data = request.get_data(cache=False)
     if len(data) > service().settings.max_upload_bytes:
@@ -275,6 +284,7 @@ def put_image(path: str) -> Response:
 
 
 @bp.delete("/<path:path>")
+@describe(doc.DELETE_IMAGE)
 def delete_image(path: str) -> Response:
     svc = service()
     name = svc.validate_name(path)

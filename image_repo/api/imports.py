@@ -13,6 +13,8 @@ from ..errors import InvalidRequest, Unauthorized
 from ..ingest.imports import ImportService
 from ..service.images import ImageService
 from . import signing
+from .openapi import describe
+from .openapi import imports as doc
 from .images import check_token
 
 bp = Blueprint("imports", __name__)
@@ -79,11 +81,13 @@ def sign_upload(import_id: str, expires: int) -> str:
 
 
 @bp.get("/imports")
+@describe(doc.OFFER)
 def offer() -> Response:
     return jsonify(imports().offer())
 
 
 @bp.post("/imports")
+@describe(doc.CREATE)
 def create() -> Response:
     body = json_body()
     name, sha, size = body.get("name"), body.get("sha256"), body.get("size")
@@ -98,11 +102,13 @@ def create() -> Response:
 
 
 @bp.get("/imports/<import_id>")
+@describe(doc.STATUS)
 def status(import_id: str) -> Response:
     return jsonify(imports().get(import_id))
 
 
 @bp.put("/imports/<import_id>")
+@describe(doc.COMPLETE)
 def complete(import_id: str) -> Response:
     if json_body().get("complete") is not True:
         raise InvalidRequest('expected {"complete": true}')
@@ -113,11 +119,13 @@ def complete(import_id: str) -> Response:
 
 
 @bp.delete("/imports/<import_id>")
+@describe(doc.CANCEL)
 def cancel(import_id: str) -> Response:
     return jsonify(imports().cancel(import_id))
 
 
 @upload_bp.put(UPLOAD_PREFIX + "<import_id>")
+@describe(doc.RECEIVE)
 def receive(import_id: str) -> Response:
     """The import's bytes, streamed to the staging object in chunks: never held whole in memory."""
     svc: ImageService = current_app.extensions["image_repo"]

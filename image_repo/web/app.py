@@ -7,7 +7,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import PathConverter
 
-from ..api import errors, health, iiif, images, imports
+from ..api import errors, health, iiif, images, imports, openapi
 from ..cache.tiered import build_cache
 from ..config.settings import Settings
 from ..service.images import ImageService
@@ -64,4 +64,5 @@ def create_app(
     app.register_blueprint(images.bp, url_prefix="/" + app.config["IMAGE_REPO_BASE"])
     app.register_blueprint(iiif.bp, url_prefix="/iiif")
     imports.register(app)  # /imports: direct-to-store uploads
+    openapi.register(app)  # /openapi.json, from the routes above and their descriptions
     return app
