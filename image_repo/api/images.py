@@ -19,9 +19,9 @@ from ..imaging.formats import KINDS
 from ..imaging.spec import FALSE_WORDS, DerivationSpec, QueryOptions, parse_bool, parse_query
 from ..service.images import ImageService, Original
 from . import guard, signing
+from .negotiation import negotiated_kind
 from .openapi import describe
 from .openapi import images as doc
-from .negotiation import negotiated_kind
 from .ranges import ranged
 from .zipstream import stream_zip
 

@@ -13,9 +13,9 @@ from ..errors import InvalidRequest, Unauthorized
 from ..ingest.imports import ImportService
 from ..service.images import ImageService
 from . import signing
+from .images import check_token
 from .openapi import describe
 from .openapi import imports as doc
-from .images import check_token
 
 bp = Blueprint("imports", __name__)
 upload_bp = Blueprint("import_upload", __name__)

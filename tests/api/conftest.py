@@ -68,3 +68,17 @@ def upload(client: FlaskClient):
         )
 
     return do
+
+
+@pytest.fixture
+def make_app(tmp_path) -> Callable[..., Flask]:
+    """An app on the embedded file store of a fresh data directory, with these settings changed."""
+
+    def make(**changes) -> Flask:
+        s = Settings()
+        s.data_dir = str(tmp_path / "data")
+        for key, value in changes.items():
+            setattr(s, key, value)
+        return create_app(s)
+
+    return make

@@ -4,25 +4,16 @@ from __future__ import annotations
 import pytest
 from flask import Blueprint, jsonify
 
-from image_repo.config.settings import Settings, load_settings
+from image_repo.config.settings import load_settings
 from image_repo.errors import ConfigError
 from image_repo.web import cors
-from image_repo.web.app import create_app
 from tests.fixtures.images import make_jpeg
 
 VIEWER = "https://viewer.example.org"
 
 
-def make_app(tmp_path, **extra):
-    settings = Settings()
-    settings.data_dir = str(tmp_path / "data")
-    for key, value in extra.items():
-        setattr(settings, key, value)
-    return create_app(settings)
-
-
-def test_any_origin_by_default_on_every_answer(tmp_path):
-    client = make_app(tmp_path).test_client()
+def test_any_origin_by_default_on_every_answer(make_app):
+    client = make_app().test_client()
     put = client.put("/images/p", data=make_jpeg(100, 80), headers={"Origin": VIEWER})
     assert put.headers["Access-Control-Allow-Origin"] == "*"
     expose = put.headers["Access-Control-Expose-Headers"]
@@ -33,8 +24,8 @@ def test_any_origin_by_default_on_every_answer(tmp_path):
         assert "Origin" not in r.headers.get("Vary", ""), path
 
 
-def test_a_preflight_is_answered_before_the_token_check(tmp_path):
-    client = make_app(tmp_path, write_tokens=["w"], read_tokens=["r"]).test_client()
+def test_a_preflight_is_answered_before_the_token_check(make_app):
+    client = make_app(write_tokens=["w"], read_tokens=["r"]).test_client()
     r = client.options("/images/a/b", headers={
         "Origin": VIEWER, "Access-Control-Request-Method": "PUT",
         "Access-Control-Request-Headers": "authorization, content-type, x-checksum-sha256"})
@@ -50,9 +41,9 @@ def test_a_preflight_is_answered_before_the_token_check(tmp_path):
     assert listing.headers["Access-Control-Allow-Methods"] == "GET, HEAD"
 
 
-def test_listed_origins_only(tmp_path):
+def test_listed_origins_only(make_app):
     other = "https://evil.example.com"
-    client = make_app(tmp_path, cors_origins=[VIEWER, "http://localhost:8080"]).test_client()
+    client = make_app(cors_origins=[VIEWER, "http://localhost:8080"]).test_client()
     client.put("/images/p", data=make_jpeg(100, 80))
     ok = client.get("/images/p?xsize=40", headers={"Origin": VIEWER})
     assert ok.headers["Access-Control-Allow-Origin"] == VIEWER and ok.headers["Vary"] == "Origin"
@@ -60,10 +51,10 @@ def test_listed_origins_only(tmp_path):
         "Access-Control-Allow-Origin"] == "HTTP://LOCALHOST:8080"
     refused = client.get("/images/p?xsize=40", headers={"Origin": other})
     assert refused.status_code == 200 and refused.data == ok.data  # not an error: the browser withholds it
-    assert not [h for h in refused.headers.keys() if h.startswith("Access-Control-")]
+    assert not [h for h in refused.headers if h.startswith("Access-Control-")]
     assert refused.headers["Vary"] == "Origin"  # a cache must not hand this to the viewer
     pre = client.options("/images/p", headers={"Origin": other, "Access-Control-Request-Method": "DELETE"})
-    assert pre.status_code == 200 and not [h for h in pre.headers.keys() if h.startswith("Access-Control-")]
+    assert pre.status_code == 200 and not [h for h in pre.headers if h.startswith("Access-Control-")]
     good = client.options("/images/p", headers={"Origin": VIEWER, "Access-Control-Request-Method": "DELETE"})
     assert good.status_code == 204 and good.headers["Access-Control-Allow-Origin"] == VIEWER
     assert good.headers["Vary"] == "Origin"
@@ -73,21 +64,21 @@ def test_listed_origins_only(tmp_path):
     assert "Access-Control-Allow-Origin" not in client.delete("/images/q", headers={"Origin": other}).headers
 
 
-def test_no_origins_no_cors(tmp_path):
-    client = make_app(tmp_path, cors_origins=[]).test_client()
+def test_no_origins_no_cors(make_app):
+    client = make_app(cors_origins=[]).test_client()
     r = client.get("/healthz", headers={"Origin": VIEWER})
     pre = client.options("/images/p", headers={"Origin": VIEWER, "Access-Control-Request-Method": "GET"})
     assert "Access-Control-Allow-Origin" not in r.headers and "Access-Control-Allow-Origin" not in pre.headers
     assert "Vary" not in r.headers
 
 
-def test_a_preflight_to_no_route_is_a_404(tmp_path):
-    r = make_app(tmp_path).test_client().options("/nowhere", headers={"Origin": VIEWER,
+def test_a_preflight_to_no_route_is_a_404(make_app):
+    r = make_app().test_client().options("/nowhere", headers={"Origin": VIEWER,
                                                                        "Access-Control-Request-Method": "GET"})
     assert r.status_code == 404 and r.is_json
 
 
-def test_a_blueprint_can_answer_any_origin_whatever_the_setting(tmp_path):
+def test_a_blueprint_can_answer_any_origin_whatever_the_setting(make_app):
     """What the IIIF routes use: public answers, whatever cors_origins says for the rest."""
     bp = Blueprint("public_test", __name__)
 
@@ -96,7 +87,7 @@ def test_a_blueprint_can_answer_any_origin_whatever_the_setting(tmp_path):
         return jsonify(ok=True)
 
     cors.any_origin(bp)
-    app = make_app(tmp_path, cors_origins=[VIEWER])
+    app = make_app(cors_origins=[VIEWER])
     app.register_blueprint(bp)
     client = app.test_client()
     r = client.get("/public", headers={"Origin": "https://anyone.example.net"})

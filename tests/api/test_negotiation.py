@@ -5,7 +5,6 @@ import pytest
 
 from image_repo.api.negotiation import negotiated_kind
 from image_repo.config.settings import Settings
-from image_repo.web.app import create_app
 from tests.fixtures.images import make_jpeg, open_bytes
 
 CHROME = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
@@ -37,26 +36,25 @@ def test_negotiated_kind(accept, default, want):
     assert negotiated_kind(accept, default) == want
 
 
-def make_client(tmp_path, negotiate: bool = True, **extra):
-    settings = Settings()
-    settings.data_dir = str(tmp_path / "data")
-    settings.format_negotiation = negotiate
-    for key, value in extra.items():
-        setattr(settings, key, value)
-    client = create_app(settings).test_client()
-    assert client.put("/images/p", data=make_jpeg(400, 300)).status_code == 201
-    return client
+@pytest.fixture
+def make_client(make_app):
+    def make(negotiate: bool = True, **changes):
+        client = make_app(format_negotiation=negotiate, **changes).test_client()
+        assert client.put("/images/p", data=make_jpeg(400, 300)).status_code == 201
+        return client
+
+    return make
 
 
-def test_off_by_default_the_2016_answer_stays(tmp_path):
+def test_off_by_default_the_2016_answer_stays(make_client):
     assert Settings().format_negotiation is False
-    client = make_client(tmp_path, negotiate=False)
+    client = make_client(negotiate=False)
     r = client.get("/images/p?xsize=100", headers={"Accept": CHROME})
     assert r.headers["Content-Type"] == "image/jpeg" and "Vary" not in r.headers
 
 
-def test_an_avif_browser_gets_avif_with_its_own_etag_and_vary(tmp_path):
-    client = make_client(tmp_path)
+def test_an_avif_browser_gets_avif_with_its_own_etag_and_vary(make_client):
+    client = make_client()
     avif = client.get("/images/p?xsize=100", headers={"Accept": CHROME})
     jpeg = client.get("/images/p?xsize=100", headers={"Accept": "image/jpeg"})
     webp = client.get("/images/p?xsize=100", headers={"Accept": OLD_FIREFOX})
@@ -78,14 +76,14 @@ def test_an_avif_browser_gets_avif_with_its_own_etag_and_vary(tmp_path):
 
 
 @pytest.mark.parametrize("path", ["/images/p?xsize=100&kind=png", "/images/p.png?xsize=100"])
-def test_a_named_kind_is_never_negotiated(tmp_path, path):
-    client = make_client(tmp_path)
+def test_a_named_kind_is_never_negotiated(make_client, path):
+    client = make_client()
     r = client.get(path, headers={"Accept": CHROME})
     assert r.status_code == 200 and r.headers["Content-Type"] == "image/png" and "Vary" not in r.headers
 
 
-def test_meta_and_url_answers_are_not_negotiated(tmp_path):
-    client = make_client(tmp_path, url_key="k")
+def test_meta_and_url_answers_are_not_negotiated(make_client):
+    client = make_client(url_key="k")
     meta = client.get("/images/p?meta=true", headers={"Accept": CHROME})
     assert meta.status_code == 200 and meta.is_json and "Vary" not in meta.headers
     url = client.get("/images/p?url=true", headers={"Accept": CHROME}).get_json()["url"]
@@ -93,7 +91,7 @@ def test_meta_and_url_answers_are_not_negotiated(tmp_path):
 
 
 @pytest.mark.parametrize("accept", ["\xff\xfe", ";;;", "image/avif;q=", "*/*;q=-1", "a" * 5000, "image/webp;q=0.5;q=0.9"])
-def test_a_malformed_accept_is_never_an_error(tmp_path, accept):
-    client = make_client(tmp_path)
+def test_a_malformed_accept_is_never_an_error(make_client, accept):
+    client = make_client()
     r = client.get("/images/p?xsize=50", headers={"Accept": accept})
     assert r.status_code == 200 and r.headers["Vary"] == "Accept"

@@ -6,17 +6,15 @@ import schemathesis
 from flask import Blueprint, jsonify
 from werkzeug.routing import Map, Rule
 
-from image_repo.api.openapi import IMPLIED_METHODS, describe, document, openapi_path, undocumented
-from image_repo.config.settings import Settings
-from image_repo.web.app import create_app
-
-
-def make_app(tmp_path, **extra):
-    settings = Settings()
-    settings.data_dir = str(tmp_path / "data")
-    for key, value in extra.items():
-        setattr(settings, key, value)
-    return create_app(settings)
+from image_repo.api.openapi import (
+    IMPLIED_METHODS,
+    describe,
+    describe_endpoint,
+    document,
+    openapi_path,
+    stale,
+    undocumented,
+)
 
 
 def routes(app) -> set[tuple[str, str]]:
@@ -28,15 +26,16 @@ def described(doc) -> set[tuple[str, str]]:
     return {(path, method) for path, item in doc["paths"].items() for method in item}
 
 
-def test_every_route_is_described_and_every_description_is_a_route(tmp_path):
-    app = make_app(tmp_path)
+def test_every_route_is_described_and_every_description_is_a_route(make_app):
+    app = make_app()
     assert undocumented(app) == [], "describe these routes: see image_repo/api/openapi/__init__.py"
+    assert stale(app) == [], "these descriptions describe no route"
     doc = document(app)
     assert described(doc) == routes(app)
 
 
-def test_an_undescribed_route_is_named(tmp_path):
-    app = make_app(tmp_path)
+def test_an_undescribed_route_is_named(make_app):
+    app = make_app()
     extra = Blueprint("extra", __name__)
 
     @extra.get("/extra/<int:n>")
@@ -56,8 +55,8 @@ def test_an_undescribed_route_is_named(tmp_path):
         {"name": "n", "in": "path", "required": True, "schema": {"type": "integer"}}]
 
 
-def test_a_route_described_per_method(tmp_path):
-    app = make_app(tmp_path)
+def test_a_route_described_per_method(make_app):
+    app = make_app()
 
     @app.route("/both", methods=["GET", "POST"])
     @describe(get={"summary": "g", "responses": {"200": {"description": "ok"}}})
@@ -67,13 +66,25 @@ def test_a_route_described_per_method(tmp_path):
     assert undocumented(app) == ["POST /both (endpoint both)"]
 
 
-def test_the_base_path_is_the_configured_one(tmp_path):
-    doc = document(make_app(tmp_path, repository_base_pathname="pics"))
+def test_a_description_of_no_route_is_named(make_app):
+    app = make_app()
+
+    @app.get("/only-get")
+    @describe(post={"summary": "p", "responses": {"200": {"description": "ok"}}})
+    def only_get():
+        return "x"
+
+    describe_endpoint(app, "gone", {"responses": {}})
+    assert stale(app) == ["POST of endpoint only_get: no such route", "endpoint gone: no such route"]
+
+
+def test_the_base_path_is_the_configured_one(make_app):
+    doc = document(make_app(repository_base_pathname="pics"))
     assert "/pics/{path}" in doc["paths"] and not any(p.startswith("/images") for p in doc["paths"])
 
 
-def test_served_and_valid(tmp_path):
-    app = make_app(tmp_path)
+def test_served_and_valid(make_app):
+    app = make_app()
     r = app.test_client().get("/openapi.json")
     assert r.status_code == 200 and r.is_json
     doc = r.get_json()
@@ -90,8 +101,8 @@ def test_served_and_valid(tmp_path):
             node = node[part]
 
 
-def test_every_error_answer_is_the_message_object(tmp_path):
-    doc = document(make_app(tmp_path))
+def test_every_error_answer_is_the_message_object(make_app):
+    doc = document(make_app())
     for path, item in doc["paths"].items():
         for method, op in item.items():
             for status, answer in op["responses"].items():
@@ -100,7 +111,7 @@ def test_every_error_answer_is_the_message_object(tmp_path):
     assert doc["components"]["schemas"]["Error"]["required"] == ["message"]
 
 
-def test_path_templates(tmp_path):
+def test_path_templates():
     assert openapi_path(Rule("/images/<path:path>")) == "/images/{path}"
     assert openapi_path(Rule("/a/<any(x, y):kind>/<int(min=1):n>")) == "/a/{kind}/{n}"
     Map([Rule("/a/<any(x, y):kind>")])  # the rule itself is one Werkzeug takes
@@ -118,6 +129,6 @@ def _walk(node):
 
 
 @pytest.mark.parametrize("method", ["get", "post", "put", "delete"])
-def test_image_operations_name_their_errors(tmp_path, method):
-    op = document(make_app(tmp_path))["paths"]["/images/{path}"][method]
+def test_image_operations_name_their_errors(make_app, method):
+    op = document(make_app())["paths"]["/images/{path}"][method]
     assert {"400", "401", "503"} <= set(op["responses"])

@@ -5,19 +5,14 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from image_repo.config.settings import Settings
-from image_repo.web.app import create_app
 from tests.fixtures.images import make_jpeg
 
 ORIGINAL = make_jpeg(640, 480)
 
 
 @pytest.fixture
-def client(tmp_path):
-    settings = Settings()
-    settings.data_dir = str(tmp_path / "data")
-    settings.url_key = "k"
-    client = create_app(settings).test_client()
+def client(make_app):
+    client = make_app(url_key="k").test_client()
     assert client.put("/images/p", data=ORIGINAL).status_code == 201
     return client
 

@@ -34,7 +34,7 @@ def test_schemathesis_finds_nothing(tmp_path):
     with running_server(config, tmp_path / "server") as server:
         for name in ("site1/photo", "site1/old", "site1/other"):  # what the examples name
             assert requests.put(f"{server.url}/images/{name}", data=make_jpeg(640, 480), timeout=30).ok
-        run = subprocess.run(
+        run = subprocess.run(  # noqa: PLW1510 - its exit code is asserted below, with its output
             [sys.executable, "-m", "schemathesis.cli", "run", f"{server.url}/openapi.json",
              "--checks", CHECKS, "--max-examples", str(EXAMPLES), "--seed", str(SEED), "--workers", "1",
              "--request-timeout", "60", "--no-color",

@@ -26,7 +26,6 @@ from tests.fixtures.formats import (
     make_psd,
     make_qoi,
     make_tga,
-    plain_ppm,
     ppm_bomb,
     psd_bomb,
     qoi_bomb,

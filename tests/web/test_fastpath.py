@@ -178,7 +178,7 @@ CHROME_ACCEPT = "image/avif,image/webp,image/apng,image/*,*/*;q=0.8"
 )
 @pytest.mark.parametrize("origins", [["*"], ["https://viewer.example.org"]], ids=["any", "listed"])
 def test_negotiated_and_cors_answers_are_the_same_on_both_paths(tmp_path, path, headers, origins):
-    app, client, flask = make(tmp_path, format_negotiation=True, cors_origins=origins)
+    _, client, flask = make(tmp_path, format_negotiation=True, cors_origins=origins)
     client.put("/images/p", data=make_png(300, 200))
     first = client.get(path, headers=headers)
     assert first.status_code == 200

@@ -32,3 +32,31 @@ def test_round_trip_over_http(file_server):
     gone = requests.get(f"{base}/trip/photo?xsize=100&kind=png")
     assert gone.status_code == 404 and gone.json()["message"]
     assert requests.get(base).json() == []
+
+
+def test_ranges_cors_and_negotiation_over_http(tmp_path):
+    """Through Gunicorn: one Date header on a 206 (Werkzeug's is dropped), a preflight, an AVIF."""
+    from tests.fixtures.server import running_server
+
+    config = {"data_dir": str(tmp_path / "data"), "format_negotiation": True,
+              "cors_origins": ["https://viewer.example.org"]}
+    with running_server(config, tmp_path / "server") as server:
+        base = server.url + "/images"
+        photo = make_jpeg(640, 480)
+        assert requests.put(f"{base}/p", data=photo).status_code == 201
+        part = requests.get(f"{base}/p?original=true", headers={"Range": "bytes=100-199"})
+        assert part.status_code == 206 and part.content == photo[100:200]
+        assert len(part.raw.headers.getlist("Date")) == 1
+        past = requests.get(f"{base}/p?original=true", headers={"Range": f"bytes={len(photo)}-"})
+        assert past.status_code == 416 and past.json()["message"]
+        pre = requests.options(f"{base}/p", headers={"Origin": "https://viewer.example.org",
+                                                     "Access-Control-Request-Method": "PUT",
+                                                     "Access-Control-Request-Headers": "authorization"})
+        assert pre.status_code == 204 and pre.headers["Access-Control-Allow-Origin"] == "https://viewer.example.org"
+        for _ in range(4):  # both workers, the fast path among them
+            avif = requests.get(f"{base}/p?xsize=80", headers={"Accept": "image/avif,*/*",
+                                                               "Origin": "https://viewer.example.org"})
+            assert avif.headers["Content-Type"] == "image/avif" and avif.headers["Vary"] == "Accept, Origin"
+            assert avif.headers["Access-Control-Allow-Origin"] == "https://viewer.example.org"
+        stranger = requests.get(f"{base}/p?xsize=80", headers={"Origin": "https://elsewhere.example.org"})
+        assert stranger.status_code == 200 and "Access-Control-Allow-Origin" not in stranger.headers

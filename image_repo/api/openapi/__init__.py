@@ -5,9 +5,9 @@ with the operation (parameters, bodies, answers) in this package's module named 
 blueprint (``openapi/images.py`` for ``api/images.py``), made with the helpers of
 ``parts.py``. ``document(app)`` walks ``app.url_map``, so the paths, their methods and path
 parameters come from the routes themselves (and the configured ``repository_base_pathname``),
-and a route without a description is left out and named by ``undocumented(app)``:
-tests/api/test_openapi.py fails on it. A route Flask itself adds (``static``) is described
-with ``describe_endpoint``.
+and a route without a description is left out and named by ``undocumented(app)``, a
+description of no route by ``stale(app)``: tests/api/test_openapi.py fails on either. A
+route Flask itself adds (``static``) is described with ``describe_endpoint``.
 
 Adding a route: write its operation in ``openapi/<blueprint>.py`` and put ``@describe(...)``
 under the route decorator.
@@ -37,6 +37,9 @@ _ARGUMENT = re.compile(r"<(?:[^<>:]+(?:\([^<>]*\))?:)?([^<>:]+)>")
 
 bp = Blueprint("openapi", __name__)
 
+_DESCRIBED: list[Callable[..., Any]] = []
+"""Every view ``describe`` marked, so ``stale`` can name one that no route serves."""
+
 
 def describe(operation: Operation | None = None, **by_method: Operation) -> Callable[[F], F]:
     """Attach the OpenAPI operation of a view (for each of its methods, or ``get=...`` per method)."""
@@ -47,6 +50,7 @@ def describe(operation: Operation | None = None, **by_method: Operation) -> Call
             ops["*"] = operation
         ops.update({method.lower(): op for method, op in by_method.items()})
         setattr(view, ATTRIBUTE, ops)
+        _DESCRIBED.append(view)
         return view
 
     return mark
@@ -78,7 +82,7 @@ def _path_parameters(rule: Rule, op: Operation) -> list[dict[str, Any]]:
     given = {p["name"] for p in op.get("parameters", []) if p.get("in") == "path"}
     out = []
     for name in sorted(rule.arguments - given):
-        converter = rule._converters.get(name)  # noqa: SLF001 - the converter decides the type
+        converter = rule._converters.get(name)  # Werkzeug keeps the converters private; their type decides
         schema = {"type": "integer" if isinstance(converter, IntegerConverter)
                   else "number" if isinstance(converter, FloatConverter) else "string"}
         out.append(parts.path_param(name, schema))
@@ -94,6 +98,26 @@ def undocumented(app: Flask) -> list[str]:
             if method.lower() not in ops and "*" not in ops:
                 missing.append(f"{method} {rule.rule} (endpoint {rule.endpoint})")
     return missing
+
+
+def stale(app: Flask) -> list[str]:
+    """Descriptions of no route of ``app``: a method the view's routes lack, an endpoint that is
+    gone, a described view of this package that no route serves."""
+    found = []
+    methods: dict[str, set[str]] = {}
+    for rule in app.url_map.iter_rules():
+        methods.setdefault(rule.endpoint, set()).update(m.lower() for m in described_methods(rule))
+    for endpoint, view in app.view_functions.items():
+        for method in set(getattr(view, ATTRIBUTE, {})) - {"*"} - methods.get(endpoint, set()):
+            found.append(f"{method.upper()} of endpoint {endpoint}: no such route")
+    for endpoint in app.extensions.get(EXTENSION, {}).get("endpoints", {}):
+        if endpoint not in methods:
+            found.append(f"endpoint {endpoint}: no such route")
+    served = set(app.view_functions.values())
+    for view in _DESCRIBED:
+        if view.__module__.startswith("image_repo.") and view not in served:
+            found.append(f"{view.__module__}.{view.__qualname__}: described, but no route serves it")
+    return found
 
 
 def document(app: Flask) -> dict[str, Any]:
@@ -142,4 +166,4 @@ def register(app: Flask) -> None:
         describe_endpoint(app, "static", STATIC)
 
 
-__all__ = ["bp", "describe", "describe_endpoint", "document", "openapi_path", "register", "undocumented"]
+__all__ = ["bp", "describe", "describe_endpoint", "document", "openapi_path", "register", "stale", "undocumented"]
