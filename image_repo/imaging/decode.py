@@ -20,6 +20,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ..errors import PayloadTooLarge, UnprocessableImage, UnsupportedImage
 from .formats import INPUT_KINDS, Kind, kind_for_pil_format
+from . import qoi
 from .headers import icon_pixels, j2k_levels, j2k_reduce
 
 DECODE_ERRORS: tuple[type[BaseException], ...] = (
@@ -31,7 +32,7 @@ DECODE_ERRORS: tuple[type[BaseException], ...] = (
 
 @functools.cache
 def decoders() -> tuple[str, ...]:
-    """Pillow format names we decode: INPUT_KINDS whose plugin is present (HEIF needs pillow_heif)."""
+    """Pillow format names we decode: INPUT_KINDS whose plugin is present (HEIF needs pillow_heif, QOI qoi)."""
     try:
         heif = importlib.import_module("pillow_heif")
     except ImportError:
@@ -39,7 +40,8 @@ def decoders() -> tuple[str, ...]:
     else:
         heif.register_heif_opener()
     Image.init()
-    names = [k.pil_format for k in INPUT_KINDS.values() if k.pil_format in Image.OPEN]
+    fast_qoi = qoi.install()  # Pillow's own QOI decoder is pure Python: too slow to face uploads
+    names = [k.pil_format for k in INPUT_KINDS.values() if k.pil_format in Image.OPEN and (k.name != "qoi" or fast_qoi)]
     return tuple(names + ["MPO"] if "JPEG" in names and "MPO" in Image.OPEN else names)
 
 

@@ -184,3 +184,19 @@ def test_jpeg2000_is_decoded_at_the_resolution_the_target_needs() -> None:
     assert out.decoded_pixels == 100 * 75  # 1/16 of each side, not 1.9 MP
     assert_scene(open_bytes(out.data).convert("RGB"))
     assert j2k_levels(b"\x00\x00\x00\x0cjP  \r\n\x87\n" + bytes(40)) == 0  # no codestream: no reduced decode
+
+
+def test_qoi_is_decoded_by_the_reference_decoder_not_pillows_python_one() -> None:
+    from PIL import Image as PILImage
+
+    from image_repo.imaging.decode import decoders
+    from image_repo.imaging.qoi import QoiDecoder
+
+    assert "QOI" in decoders() and PILImage.DECODERS["qoi"] is QoiDecoder
+    data = make_qoi(2000, 1500, mode="RGBA")  # Pillow's own decoder would take seconds of Python here
+    out = derive(data, DerivationSpec(kind="png", width=200), max_pixels=LIMIT, max_output_pixels=LIMIT)
+    assert_scene(open_bytes(out.data).convert("RGB"))
+    header_lies = bytearray(make_qoi(40, 30))
+    header_lies[4:12] = (41).to_bytes(4, "big") + (30).to_bytes(4, "big")
+    with pytest.raises(UnprocessableImage):
+        probe(bytes(header_lies), max_pixels=LIMIT)
