@@ -216,13 +216,15 @@ class ImportService:
     def _start(self, import_id: str) -> Future[None] | None:
         with self._lock:
             future = self._running.get(import_id)
-            if future is None:
-                if self._pool is None:
-                    self._pool = ThreadPoolExecutor(2, thread_name_prefix="import")
-                future = self._pool.submit(self.process, import_id)
-                self._running[import_id] = future
-                future.add_done_callback(lambda _f: self._forget_running(import_id))
-            return future
+            if future is not None:
+                return future
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(2, thread_name_prefix="import")
+            future = self._pool.submit(self.process, import_id)
+            self._running[import_id] = future
+        # Outside the lock: the callback of a future already done runs here at once, and takes the lock.
+        future.add_done_callback(lambda _f: self._forget_running(import_id))
+        return future
 
     def _forget_running(self, import_id: str) -> None:
         with self._lock:
