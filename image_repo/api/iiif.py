@@ -19,6 +19,8 @@ from ..errors import ImageRepoError, NotFound
 from ..iiif import CONTEXT, PROFILE, info_json, parse_request
 from ..service.images import ImageService, Original
 from . import images
+from .openapi import describe
+from .openapi import iiif as doc
 
 bp = Blueprint("iiif", __name__)
 VERSIONS = {"3": 3, "2": 2}
@@ -49,6 +51,7 @@ def cors(response: Response) -> Response:
 
 
 @bp.route("/<any('3', '2'):version>/<path:rest>", methods=["GET", "HEAD"])
+@describe(doc.IIIF)
 def iiif(version: str, rest: str) -> Response:
     v = VERSIONS[version]
     what, identifier, raw_identifier, params = split(rest)
