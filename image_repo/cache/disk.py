@@ -112,7 +112,7 @@ class DiskCache:
             return None
         return _read_header(self._place(key), key)
 
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+    def list(self, prefix: str = "", marker: str = "") -> Iterator[ObjectInfo]:
         """Entries under ``prefix`` in key order. Reads every header: for tools, not the hot path."""
         if not self.enabled:
             return iter(())
@@ -121,7 +121,7 @@ class DiskCache:
         infos = []
         for p in paths:
             info = _read_header(p, None)
-            if info is not None and info.key.startswith(prefix):
+            if info is not None and info.key.startswith(prefix) and info.key > marker:
                 infos.append(info)
         return iter(sorted(infos, key=lambda i: i.key))
 

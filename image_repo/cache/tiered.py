@@ -94,9 +94,9 @@ class TieredStore:
                 return info
         return None
 
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+    def list(self, prefix: str = "", marker: str = "") -> Iterator[ObjectInfo]:
         """The bottom level's listing: the caches above hold a subset of it."""
-        return self.bottom.list(prefix)
+        return self.bottom.list(prefix, marker)
 
     # -- writes --------------------------------------------------------------------------
 

@@ -65,8 +65,13 @@ class ObjectStore(Protocol):
         """Remove ``key``; ``NotFound`` if absent."""
         ...
 
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        """Every object whose key starts with ``prefix``, in key order."""
+    def list(self, prefix: str = "", marker: str = "") -> Iterator[ObjectInfo]:
+        """Every object whose key starts with ``prefix`` and sorts after ``marker``, in key order.
+
+        A backend starts at the marker without reading what comes before it where it can
+        (Swift's ``marker``, S3's ``StartAfter``, skipped directories on disk): a page of a
+        long listing costs a page, not the listing.
+        """
         ...
 
     def close(self) -> None:

@@ -99,9 +99,14 @@ def temp_name(base: str) -> str:
     return f".{base}.tmp-{secrets.token_hex(6)}"
 
 
-def scan_dir(dir_fd: int, key_prefix: str, name_prefix: str) -> Iterator[ObjectInfo]:
-    """Entries of one directory in key order: a directory ``d`` sorts as ``d/``."""
-    rows: list[tuple[str, bool, os.stat_result | None]] = []
+def scan_dir(dir_fd: int, key_prefix: str, name_prefix: str, marker: str = "") -> Iterator[ObjectInfo]:
+    """Entries of one directory in key order (a directory ``d`` sorts as ``d/``), those after ``marker`` only.
+
+    A subdirectory wholly before the marker is not opened, and a file is stat'ed only when
+    the caller reads that far: a page from the middle of a long listing costs one read of
+    each directory on the way down, not a stat of everything before it.
+    """
+    rows: list[tuple[str, bool]] = []
     with os.scandir(dir_fd) as it:
         for e in it:
             name = e.name
@@ -112,15 +117,16 @@ def scan_dir(dir_fd: int, key_prefix: str, name_prefix: str) -> Iterator[ObjectI
             except UnicodeEncodeError:
                 continue  # not a UTF-8 name: no key can address it
             if e.is_dir(follow_symlinks=False):
-                rows.append((name + "/", True, None))
+                rows.append((name + "/", True))
             elif e.is_file(follow_symlinks=False):
-                try:
-                    rows.append((name, False, e.stat(follow_symlinks=False)))
-                except FileNotFoundError:
-                    continue
+                rows.append((name, False))
     rows.sort(key=lambda r: r[0])
-    for name, is_dir, st in rows:
+    for name, is_dir in rows:
+        key = key_prefix + name
         if is_dir:
+            inside = marker.startswith(key)
+            if marker and not inside and key < marker:
+                continue  # every key below it sorts before the marker
             try:
                 sub = os.open(name[:-1], DIR_FLAGS, dir_fd=dir_fd)
             except OSError as e:
@@ -128,12 +134,16 @@ def scan_dir(dir_fd: int, key_prefix: str, name_prefix: str) -> Iterator[ObjectI
                     continue
                 raise
             try:
-                yield from scan_dir(sub, key_prefix + name, "")
+                yield from scan_dir(sub, key, "", marker if inside else "")
             finally:
                 os.close(sub)
-        elif st is not None:
-            key = key_prefix + name
-            yield ObjectInfo(key, st.st_size, guess_content_type(key), None, None, st.st_mtime, {})
+        elif key > marker:
+            try:
+                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if stat_mod.S_ISREG(st.st_mode):
+                yield ObjectInfo(key, st.st_size, guess_content_type(key), None, None, st.st_mtime, {})
 
 
 def read_file(dir_fd: int, base: str, key: str) -> tuple[bytes, os.stat_result]:

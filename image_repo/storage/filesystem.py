@@ -343,8 +343,8 @@ class FileStore:
 
     # -- listing -------------------------------------------------------------------------
 
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        """Objects under ``prefix`` in key order, scanning only the subtree the prefix implies."""
+    def list(self, prefix: str = "", marker: str = "") -> Iterator[ObjectInfo]:
+        """Objects under ``prefix`` after ``marker`` in key order, scanning only the subtree the prefix implies."""
         dir_part, slash, name_prefix = prefix.rpartition("/")
         segs = dir_part.split("/") if slash else []
         if any(s in ("", ".", "..") or "\\" in s or "\0" in s or is_reserved(s) for s in segs):
@@ -357,7 +357,7 @@ class FileStore:
                     return
                 raise
             try:
-                yield from scan_dir(fds[-1], dir_part + slash, name_prefix)
+                yield from scan_dir(fds[-1], dir_part + slash, name_prefix, marker)
             finally:
                 close_all(fds)
 

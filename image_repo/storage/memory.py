@@ -81,10 +81,10 @@ class MemoryStore:
             if self._objects.pop(key, None) is None:
                 raise NotFound(f"no object {key!r}")
 
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        """Objects under ``prefix`` in key order, from a snapshot taken now."""
+    def list(self, prefix: str = "", marker: str = "") -> Iterator[ObjectInfo]:
+        """Objects under ``prefix`` after ``marker`` in key order, from a snapshot taken now."""
         with self._lock:
-            infos = [info for k, (_, info) in self._objects.items() if k.startswith(prefix)]
+            infos = [info for k, (_, info) in self._objects.items() if k.startswith(prefix) and k > marker]
         infos.sort(key=lambda i: i.key)
         return iter(infos)
 

@@ -258,9 +258,11 @@ class S3Store:
             self.client.head_object(Bucket=self.bucket, Key=self.prefix + key)
             self.client.delete_object(Bucket=self.bucket, Key=self.prefix + key)
 
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        """Objects under ``prefix`` in key order, a page at a time (no content types, metadata or SHA-256)."""
+    def list(self, prefix: str = "", marker: str = "") -> Iterator[ObjectInfo]:
+        """Objects under ``prefix`` after ``marker`` in key order, a page at a time (no content types, metadata or SHA-256)."""
         args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.prefix + prefix, "MaxKeys": self.page_size}
+        if marker:
+            args["StartAfter"] = self.prefix + marker
         while True:
             with self._edge(f"list {prefix!r}"):
                 try:

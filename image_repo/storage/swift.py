@@ -24,6 +24,8 @@ from .base import ObjectInfo, check_key, check_metadata, guess_content_type, sha
 T = TypeVar("T")
 swiftclient.client.logger_settings["reveal_sensitive_prefix"] = 0  # it would log 16 chars of keys and tokens
 _META = "x-object-meta-"
+FIRST_PAGE = 1000
+"""Entries asked for in a listing's first request; later requests ask for ``page_size`` (the server's own when None)."""
 _SHA256 = "sha256"  # ours: X-Object-Meta-Sha256, never shown as custom metadata
 _V3_OPTIONS = (("tenant_name", "project_name"), ("tenant_id", "project_id"),
                ("user_domain_name", "user_domain_name"), ("project_domain_name", "project_domain_name"))
@@ -242,13 +244,18 @@ class SwiftStore:
         """Remove ``key``; NotFound if absent."""
         self._call(f"DELETE {key!r}", lambda c: c.delete_object(self.container, self.prefix + key))
 
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        """Objects under ``prefix`` in key order, fetched a page at a time as the caller iterates."""
-        marker = ""
+    def list(self, prefix: str = "", marker: str = "") -> Iterator[ObjectInfo]:
+        """Objects under ``prefix`` after ``marker`` in key order, fetched a page at a time as the caller iterates.
+
+        The first page is at most FIRST_PAGE entries: a caller that reads a few (a page of
+        names, a lookup by prefix) is not sent the server's 10,000.
+        """
+        marker = self.prefix + marker if marker else ""
+        limit: int | None = min(self.page_size or FIRST_PAGE, FIRST_PAGE)
         while True:
             try:
                 _, page = self._call(f"list {prefix!r}", lambda c: c.get_container(
-                    self.container, prefix=self.prefix + prefix, marker=marker, limit=self.page_size))  # noqa: B023
+                    self.container, prefix=self.prefix + prefix, marker=marker, limit=limit))  # noqa: B023
             except NotFound:
                 return  # no container yet: nothing was ever written
             for o in page:
@@ -256,9 +263,10 @@ class SwiftStore:
                     yield ObjectInfo(key=o["name"][len(self.prefix):], size=int(o.get("bytes", 0)),
                                      content_type=o.get("content_type"), etag=o.get("hash"),
                                      modified=_timestamp(listing=o.get("last_modified")))
-            if not page or (self.page_size and len(page) < self.page_size):  # no page_size: only an empty page ends
+            if not page or (limit and len(page) < limit):  # no limit (the server's own): only an empty page ends
                 return
             marker = page[-1].get("name") or page[-1].get("subdir")
+            limit = self.page_size
 
     def close(self) -> None:
         """Close every thread's connection."""

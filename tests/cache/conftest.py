@@ -51,9 +51,9 @@ class Faulty:
         self._check("delete")
         self.inner.delete(key)
 
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+    def list(self, prefix: str = "", marker: str = "") -> Iterator[ObjectInfo]:
         self._check("list")
-        return self.inner.list(prefix)
+        return self.inner.list(prefix, marker)
 
     def close(self) -> None:
         self.inner.close()

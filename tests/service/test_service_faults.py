@@ -32,9 +32,9 @@ class Switchable(MemoryStore):
         self._check()
         return super().get(key)
 
-    def list(self, prefix=""):  # type: ignore[override]
+    def list(self, prefix="", marker=""):  # type: ignore[override]
         self._check()
-        return super().list(prefix)
+        return super().list(prefix, marker)
 
 
 @pytest.fixture

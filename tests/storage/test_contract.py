@@ -154,6 +154,19 @@ def test_list_by_prefix(store):
     assert len(keys(store)) == 8
 
 
+def test_list_after_marker(store):
+    """A listing resumes after any marker, inside or between directories, as a slice of the whole listing."""
+    for k in TRICKY_KEYS:
+        store.put(k, b"x")
+    whole = sorted(TRICKY_KEYS)
+    markers = ["", "a", "a b.jpg", "a-", "x/", "x/y/z/deep.tif", "x/y/zz", "ünïcödé/", "ünïcödé/日本語", "~", "\U0010ffff"]
+    for marker in markers + whole:
+        assert [i.key for i in store.list(marker=marker)] == [k for k in whole if k > marker], marker
+    assert [i.key for i in store.list("x/", marker="x/y")] == ["x/y/z/deep.tif"]
+    assert [i.key for i in store.list("a", marker="a b.jpg")] == [k for k in whole if k.startswith("a") and k > "a b.jpg"]
+    assert [i.key for i in store.list("x/", marker="zz")] == []
+
+
 def test_concurrent_puts_of_one_key_never_tear(store):
     versions = [bytes([i]) * (256 * 1024 + i) for i in range(8)]
     errors: list[BaseException] = []
