@@ -30,6 +30,11 @@ signed_bp = Blueprint("signed", __name__)
 
 SIGNED_PREFIX = "/_signed/"
 WRITE_METHODS = frozenset({"POST", "PUT", "DELETE"})
+DEFAULT_PAGE = 1000
+"""Names per page of ``GET /images`` when a marker is given without a limit."""
+MAX_PAGE = 10_000
+"""Most names one page of ``GET /images`` holds (Swift's own listing limit)."""
+MAX_MARKER = 4096
 
 
 def service() -> ImageService:
@@ -96,10 +101,32 @@ def image_location(name: str) -> str:
 @bp.get("")
 @describe(doc.LIST)
 def list_images() -> Response:
-    regex = query_args(request.args).get("regex")
+    args = query_args(request.args)
+    regex = args.get("regex")
     if regex == "":
         raise InvalidRequest("regex: an empty pattern matches nothing; leave it out instead")
-    return jsonify(service().list_names(regex))
+    if "limit" not in args and "marker" not in args:
+        return jsonify(service().list_names(regex))
+    limit = parse_limit(args.get("limit"))
+    marker = args.get("marker", "")
+    if len(marker) > MAX_MARKER:
+        raise InvalidRequest(f"marker: longer than {MAX_MARKER} characters")
+    page, more = service().list_page(regex, marker, limit)
+    response = jsonify(page)
+    if more:
+        # The query as given with the marker moved on: relative to this URL (RFC 8288).
+        following = {**args, "limit": str(limit), "marker": page[-1]}
+        response.headers["Link"] = f'<{image_location("").rstrip("/")}?{urlencode(following)}>; rel="next"'
+    return response
+
+
+def parse_limit(raw: str | None) -> int:
+    """``limit=``: names per page, 1..MAX_PAGE; a marker alone means pages of DEFAULT_PAGE."""
+    if raw is None:
+        return DEFAULT_PAGE
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 6) or not 1 <= int(raw) <= MAX_PAGE:
+        raise InvalidRequest(f"limit: expected a whole number from 1 to {MAX_PAGE}")
+    return int(raw)
 
 
 @bp.get("/")

@@ -98,6 +98,10 @@ class ImageService:
         """Names of every original under ``prefix`` whose whole name ``regex`` matches (RE2)."""
         return self.originals.list_names(regex, prefix)
 
+    def list_page(self, regex: str | None, marker: str, limit: int) -> tuple[list[str], bool]:
+        """At most ``limit`` names after ``marker`` (in ``list_names`` order), and whether more follow."""
+        return self.originals.list_page(regex, marker, limit)
+
     def find(self, name: str, *, fresh: bool = False) -> Original | None:
         """The original of ``name``, or None. Trusts what it learned for ``original_stat_ttl`` seconds unless ``fresh``."""
         return self.originals.find(name, fresh=fresh)

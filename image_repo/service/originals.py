@@ -7,6 +7,7 @@ check of the original's version that the service makes.
 """
 from __future__ import annotations
 
+import bisect
 import logging
 import threading
 import time
@@ -84,6 +85,51 @@ class Originals:
             if fullmatch is None or fullmatch(ref.name):
                 found.add(ref.name)
         return sorted(found)
+
+    def list_page(self, regex: str | None, marker: str, limit: int) -> tuple[list[str], bool]:
+        """At most ``limit`` names after ``marker`` in the order ``list_names`` gives, and whether more follow.
+
+        The store is listed from ``marker`` on (every key of a later name sorts after it) and
+        only until no later key can hold a name of this page. Key order is name order but for
+        one case: the key of ``scan`` (``scan.jpg``) sorts after those of ``scan-01``,
+        ``scan 2`` and ``scan.1`` (a character up to ``.`` after the shorter name). So once the
+        listing is past the page's last name, the few shorter names it could still hide (its
+        prefixes that end before such a character) are looked up directly.
+        """
+        matcher = self._compile(regex) if regex is not None else None
+        fullmatch = matcher.fullmatch if matcher is not None else None
+        want = limit + 1  # one more than the page: whether a next page exists
+        found: list[str] = []
+        seen: set[str] = set()
+
+        def add(name: str) -> None:
+            if name > marker and name not in seen and (fullmatch is None or fullmatch(name)):
+                seen.add(name)
+                bisect.insort(found, name)
+                del found[want:]
+
+        parse = names.parse_original_key
+        exhausted = True
+        for info in self.store.list(literal_prefix(regex or ""), marker):
+            if len(found) == want and info.key > found[-1]:
+                exhausted = False
+                break
+            ref = parse(info.key)
+            if ref is not None:
+                add(ref.name)
+        if not exhausted:
+            last = found[-1]
+            for j in range(1, len(last)):
+                shorter = last[:j]
+                if last[j] <= "." and shorter not in seen and shorter > marker and self._exists(shorter):
+                    add(shorter)
+        return found[:limit], len(found) > limit
+
+    def _exists(self, name: str) -> bool:
+        try:
+            return self.find(self.validate_name(name)) is not None
+        except InvalidRequest:
+            return False  # not a valid name: no original can have it
 
     def _compile(self, regex: str) -> "re2._Regexp":
         if len(regex) > self.settings.max_regex_length:
@@ -223,14 +269,28 @@ def _candidates(name: str) -> list[names.OriginalRef]:
 
 
 def literal_prefix(pattern: str) -> str:
-    """The literal text every full match of ``pattern`` must start with ('' when unsure)."""
+    """The literal text every full match of ``pattern`` must start with ('' when unsure).
+
+    Escaped punctuation (``site\\.1/``, as the browse page escapes a directory name) is literal too.
+    """
     if "|" in pattern:
         return ""
     out: list[str] = []
-    for ch in pattern:
-        if ch in _REGEX_META:
-            if ch in "*?{" and out:
-                out.pop()  # the quantifier makes the previous character optional
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            escaped = pattern[i + 1:i + 2]
+            if not escaped or not escaped.isascii() or escaped.isalnum():
+                break  # a class (\d), an assertion (\b) or a quote (\Q): not one literal character
+            ch, step = escaped, 2
+        elif ch in _REGEX_META:
             break
+        else:
+            step = 1
+        following = pattern[i + step:i + step + 1]
+        if following and following in "*?{":
+            break  # a quantifier makes this character optional: the prefix ends before it
         out.append(ch)
+        i += step
     return "".join(out)
