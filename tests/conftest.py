@@ -3,4 +3,5 @@ pytest_plugins = [
     "tests.fixtures.images",
     "tests.fixtures.swift",
     "tests.fixtures.server",
+    "tests.fixtures.browser",
 ]

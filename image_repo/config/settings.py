@@ -129,6 +129,7 @@ class Settings:
     read_tokens: list[str] = setting([], "Bearer tokens allowed to read; empty: reads are open.", secret=True)
     max_concurrent_derivations: int = setting(0, "Derivations at once per worker; 0 means threads.")
     max_queued_derivations: int = setting(16, "Derivations waiting per worker before 503.")
+    browse_deep_zoom: bool = setting(True, "Whether the browse page (/) shows an image in the deep-zoom viewer over IIIF (needs OpenSeadragon, installed by npm ci); false shows a plain image.")
     swift: SwiftSettings = section(SwiftSettings, "OpenStack Swift connection (for swift:// stores).")
     s3: S3Settings = section(S3Settings, "S3 connection (for s3:// stores).")
     references: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata={"internal": True})

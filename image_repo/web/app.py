@@ -7,6 +7,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import PathConverter
 
+from .. import ui
 from ..api import errors, health, iiif, images, imports, openapi
 from ..cache.tiered import build_cache
 from ..config.settings import Settings
@@ -64,5 +65,6 @@ def create_app(
     app.register_blueprint(images.bp, url_prefix="/" + app.config["IMAGE_REPO_BASE"])
     app.register_blueprint(iiif.bp, url_prefix="/iiif")
     imports.register(app)  # /imports: direct-to-store uploads
+    ui.register(app)  # / for a browser: the browse page, its assets under /_ui/
     openapi.register(app)  # /openapi.json, from the routes above and their descriptions
     return app

@@ -89,9 +89,17 @@ LIST = {
     "summary": "Names of the images",
     "tags": ["images"],
     "security": OPTIONAL_TOKEN,
+    "description": "Without `limit` and `marker`, every name. With either, one page in the same order: at most "
+                   "`limit` names after `marker`, read from the marker on; while more follow, a `Link` header "
+                   "`<...>; rel=\"next\"` gives the next page's URL.",
     "parameters": [query("regex", {"type": "string", "minLength": 1}, "Only names it matches whole (RE2 syntax).",
-                         "site1/.*")],
-    "responses": {"200": json_answer("The names.", {"type": "array", "items": {"type": "string"}}),
+                         "site1/.*"),
+                   query("limit", {"type": "integer", "minimum": 1, "maximum": 10000},
+                         "Names per page (a marker alone: 1000).", 100),
+                   query("marker", {"type": "string"}, "The page starts after this name (the last of the page before).",
+                         "site1/photo")],
+    "responses": {"200": json_answer("The names.", {"type": "array", "items": {"type": "string"}},
+                                     {"Link": header('`<...&marker=<last>>; rel="next"` while more follow (paged only).')}),
                   **errors(400, 401, 503)},
 }
 
