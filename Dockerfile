@@ -7,8 +7,14 @@
 
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml setup.cfg README.md ./
+COPY pyproject.toml setup.cfg README.md package.json package-lock.json ./
 COPY image_repo ./image_repo
+# OpenSeadragon for the browse page's deep zoom: npm ci copies it into image_repo/ui/vendor/,
+# so the wheel carries it and the runtime image needs no node. Where node cannot be had the
+# build goes on, and the page shows plain images, saying why.
+RUN (command -v npm >/dev/null || (apt-get update && apt-get install -y --no-install-recommends nodejs npm)) \
+    && npm ci --no-audit --no-fund --loglevel=error \
+    || echo "no node/npm: the browse page will show plain images, without deep zoom" >&2
 # Wheels for the package and every dependency, so the runtime stage needs no compiler.
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 

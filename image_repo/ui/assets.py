@@ -1,14 +1,16 @@
-"""The browse page's static files under content-hashed names, hashed when the app is made.
+"""The browse page's static files under content-hashed names, hashed when the server starts.
 
 Why at start-up and not in a build step: the files are few and small (our scripts and
-styles, plus OpenSeadragon's one minified file, ~0.4 MB), so hashing and gzipping them takes
-a few milliseconds per worker; there is no manifest to regenerate and none that can go stale
-against the files it names, and a source checkout and an installed wheel behave alike. A
-hashed name is served with a year-long ``immutable`` Cache-Control: a changed file gets a
-new name, so a browser never keeps an old one. Any other name under the prefix is a 404.
+styles, plus OpenSeadragon's one minified file, ~0.4 MB), so reading and hashing them takes
+about a millisecond per process (gzip happens on a file's first request). There is no
+manifest to regenerate and none that can go stale against the files it names, and a source
+checkout and an installed wheel behave alike. A hashed name is served with a year-long
+``immutable`` Cache-Control: a changed file gets a new name, so a browser never keeps an
+old one. Any other name under the prefix is a 404.
 """
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import mimetypes
@@ -31,10 +33,10 @@ class Asset:
 
     url: str
     data: bytes
-    gzipped: bytes | None
-    """The gzip form when it is worth sending (text of some size), else None."""
     content_type: str
     etag: str
+    compressible: bool
+    """Text of some size: worth sending gzipped (made on first request, then kept)."""
 
 
 class Assets:
@@ -43,6 +45,7 @@ class Assets:
     def __init__(self, static: Path = STATIC_DIR, vendor: Path = VENDOR_DIR) -> None:
         self.by_name: dict[str, Asset] = {}
         self.by_url: dict[str, Asset] = {}
+        self._gzipped: dict[str, bytes] = {}
         for root, logical_prefix in ((static, ""), (vendor, "vendor/")):
             if not root.is_dir():
                 continue
@@ -55,10 +58,8 @@ class Assets:
         hashed = f"{stem}.{digest}.{ext}" if dot else f"{logical}.{digest}"
         suffix = "." + ext if dot else ""
         content_type = _TYPES.get(suffix) or mimetypes.guess_type(logical)[0] or "application/octet-stream"
-        gzipped = None
-        if content_type.startswith(("text/", "image/svg")) and len(data) > 1024:
-            gzipped = gzip.compress(data, compresslevel=6, mtime=0)
-        asset = Asset(PREFIX + hashed, data, gzipped, content_type, digest)
+        compressible = content_type.startswith(("text/", "image/svg")) and len(data) > 1024
+        asset = Asset(PREFIX + hashed, data, content_type, digest, compressible)
         self.by_name[logical] = asset
         self.by_url[asset.url] = asset
 
@@ -68,3 +69,18 @@ class Assets:
 
     def has(self, logical: str) -> bool:
         return logical in self.by_name
+
+    def gzipped(self, asset: Asset) -> bytes | None:
+        """``asset`` gzipped, or None when it is not worth it (two threads may both make it once: harmless)."""
+        if not asset.compressible:
+            return None
+        found = self._gzipped.get(asset.url)
+        if found is None:
+            found = self._gzipped[asset.url] = gzip.compress(asset.data, compresslevel=9, mtime=0)
+        return found
+
+
+@functools.lru_cache(maxsize=4)
+def load(static: Path = STATIC_DIR, vendor: Path = VENDOR_DIR) -> Assets:
+    """The assets of ``static`` and ``vendor``, read once per process (every app made in it shares them)."""
+    return Assets(static, vendor)

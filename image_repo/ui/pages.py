@@ -21,7 +21,7 @@ from ..errors import ImageRepoError
 from ..imaging.formats import INPUT_KINDS, KINDS
 from ..ingest.imports import ImportService
 from ..service.images import ImageService
-from .assets import IMMUTABLE, OPENSEADRAGON, PREFIX, Assets
+from .assets import IMMUTABLE, OPENSEADRAGON, PREFIX, Assets, load
 
 log = logging.getLogger("image_repo.ui")
 
@@ -37,7 +37,7 @@ NO_IIIF = "this server has no IIIF routes, which deep zoom reads"
 
 def register(app: Flask) -> None:
     """Add the browse page and its assets to ``app``."""
-    app.extensions["image_repo_ui"] = {"assets": Assets(), "connect": None}
+    app.extensions["image_repo_ui"] = {"assets": load(), "connect": None}
     app.register_blueprint(bp)
 
 
@@ -84,8 +84,9 @@ def asset(hashed: str) -> Response:
     if request.if_none_match and request.if_none_match.contains(found.etag):
         return Response(status=304, headers=headers)
     body = found.data
-    if found.gzipped is not None and "gzip" in request.accept_encodings:
-        body, headers["Content-Encoding"] = found.gzipped, "gzip"
+    zipped = assets().gzipped(found) if "gzip" in request.accept_encodings else None
+    if zipped is not None:
+        body, headers["Content-Encoding"] = zipped, "gzip"
     return Response(body, content_type=found.content_type, headers=headers)
 
 

@@ -95,7 +95,8 @@ def page(browser) -> Iterator[Any]:
     sent_requests(browser)
     yield browser
     errors = console_errors(browser)
-    browser.execute_script("sessionStorage.clear()") if browser.current_url.startswith("http") else None
+    if browser.current_url.startswith("http"):
+        browser.execute_script("sessionStorage.clear()")
     assert errors == [], "the browser console has errors:\n" + "\n".join(errors)
 
 

@@ -27,7 +27,7 @@
     const dpr = window.devicePixelRatio || 1;
     const box = (n) => String(Math.min(4096, Math.max(1, Math.ceil(n * dpr))));
     const width = stage.parentElement.clientWidth || 800;
-    const url = IR.imageUrl(name, { xsize: box(width), ysize: box(window.innerHeight * 0.75) });
+    const url = IR.imageUrl(name, { xsize: box(width), ysize: box(Math.max(320, window.innerHeight - 192)) });
     plain.alt = name;
     plain.hidden = false;
     try {
@@ -35,6 +35,17 @@
     } catch (e) {
       notice.textContent = "The image could not be shown: " + e.message;
     }
+  }
+
+  /* OpenSeadragon adds a <style> (hiding the canvas' focus ring on touch screens) unless the page
+   * has a style[data-openseadragon-mobile-css]. The CSP refuses every inline style, even an empty
+   * one, and the focus ring should stay visible anyway: a marker element named "style" in a
+   * namespace of its own matches that selector without being a style sheet. */
+  function suppressInlineStyle() {
+    if (document.querySelector("style[data-openseadragon-mobile-css]")) return;
+    const marker = document.createElementNS("urn:image-repo:marker", "style");
+    marker.setAttribute("data-openseadragon-mobile-css", "true");
+    document.head.append(marker);
   }
 
   async function showDeepZoom(name) {
@@ -48,6 +59,7 @@
     const auth = IR.tokens.header("read");
     stage.hidden = false;
     tools.hidden = false;
+    suppressInlineStyle();
     viewer = window.OpenSeadragon({
       element: stage,
       tileSources: info,
