@@ -107,15 +107,20 @@ def scan_dir(dir_fd: int, key_prefix: str, name_prefix: str, marker: str = "") -
     each directory on the way down, not a stat of everything before it.
     """
     rows: list[tuple[str, bool]] = []
+    # The part of the marker inside this directory: an entry below it (and not its prefix) is skipped unlooked-at.
+    after = marker[len(key_prefix):] if marker.startswith(key_prefix) else ""
     with os.scandir(dir_fd) as it:
         for e in it:
             name = e.name
-            if not name.startswith(name_prefix) or is_reserved(name):
+            if not name.startswith(name_prefix) or (name < after and not after.startswith(name)):
                 continue
-            try:
-                name.encode("utf-8")
-            except UnicodeEncodeError:
-                continue  # not a UTF-8 name: no key can address it
+            if name[0] == "." and is_reserved(name):
+                continue
+            if not name.isascii():
+                try:
+                    name.encode("utf-8")
+                except UnicodeEncodeError:
+                    continue  # not a UTF-8 name: no key can address it
             if e.is_dir(follow_symlinks=False):
                 rows.append((name + "/", True))
             elif e.is_file(follow_symlinks=False):

@@ -88,6 +88,24 @@ def plain_server(tmp_path_factory) -> Iterator[Server]:
         yield server
 
 
+@pytest.fixture(scope="module")
+def small_upload_server(tmp_path_factory) -> Iterator[Server]:
+    """max_upload_bytes of 200 kB: a larger file goes through the direct imports (url_key set)."""
+    root = tmp_path_factory.mktemp("small")
+    config = {"data_dir": str(root / "data"), "url_key": "k", "max_upload_bytes": 200_000}
+    with running_server(config, root / "server", workers=1) as server:
+        yield server
+
+
+@pytest.fixture
+def downloads(browser, tmp_path) -> Any:
+    """A fresh directory the browser saves downloads into."""
+    target = tmp_path / "downloads"
+    target.mkdir()
+    browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(target)})
+    return target
+
+
 @pytest.fixture
 def page(browser) -> Iterator[Any]:
     """The module's browser with a clean tab state; after the test, the console must hold no errors."""

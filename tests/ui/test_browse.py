@@ -127,11 +127,20 @@ def test_opening_an_image_starts_the_viewer_which_fetches_iiif_tiles(open_server
     wait(page, lambda d: d.execute_script(CANVAS_DRAWN), "tiles drawn on the canvas")
     notice = page.find_element(By.ID, "viewer-notice").text
     assert notice.startswith("Deep zoom: 3000 × 2000 pixels")
-    before = len(tiles)
+    before = len(page.execute_script(RESOURCES))
     page.find_element(By.ID, "zoom-in").click()
-    page.find_element(By.ID, "zoom-in").click()
-    wait(page, lambda d: len([r for r in d.execute_script(RESOURCES) if "/iiif/3/" in r[0]]) > before + 1,
-         "tiles of a deeper level after zooming in")
+    wait(page, lambda d: len([r for r in d.execute_script(RESOURCES)[before:] if "/iiif/3/" in r[0]]) > 0,
+         "tiles of a deeper level after the zoom-in button")
+    canvas = page.find_element(By.CSS_SELECTOR, "#deep-zoom .openseadragon-canvas")
+    assert canvas.get_attribute("aria-label") == name + " (deep zoom)"
+    canvas.click()
+    assert page.switch_to.active_element == canvas  # the viewer takes keyboard focus
+    zoom, x = page.execute_script(VIEWPORT)
+    canvas.send_keys("+")
+    wait(page, lambda d: d.execute_script(VIEWPORT)[0] > zoom * 1.05, "a zoom from the + key")
+    zoom, x = page.execute_script(VIEWPORT)
+    canvas.send_keys(Keys.ARROW_RIGHT)
+    wait(page, lambda d: d.execute_script(VIEWPORT)[1] > x, "a pan to the right from the arrow key")
     screenshot(page, "viewer")
     assert [k.text for k in page.find_elements(By.CSS_SELECTOR, "#meta dt")][:4] == ["name", "key", "bytes", "sha256"]
 
@@ -170,6 +179,7 @@ def test_viewer_with_deep_zoom_off_shows_a_plain_image_metadata_and_downloads(pl
     assert "url_key" in share  # this server has none: the page says what is missing
 
 
+VIEWPORT = "const v = IR.viewer.osd().viewport; return [v.getZoom(true), v.getCenter(true).x];"
 RESOURCES = "return performance.getEntriesByType('resource').map((e) => [e.name, e.responseStatus || 0]);"
 CANVAS_DRAWN = """
 const canvas = document.querySelector('#deep-zoom canvas');
@@ -292,3 +302,112 @@ def has_iiif_with(server, name: str) -> bool:
     headers = {"Authorization": f"Bearer {READ_TOKEN}"}
     url = f"{server.url}/iiif/3/{quote(name, safe='')}/info.json"
     return requests.get(url, headers=headers, timeout=30).status_code == 200
+
+
+def test_large_files_go_through_the_direct_imports(small_upload_server, page, tmp_path):
+    large = tmp_path / "scan.png"
+    large.write_bytes(noise(360, 360))  # ~390 kB, over this server's max_upload_bytes of 200 kB
+    browse(page, small_upload_server, "direct/.*")
+    page.find_element(By.ID, "upload-toggle").click()
+    assert page.find_element(By.ID, "upload-dir").get_attribute("value") == "direct/"  # the folder browsed
+    sent_requests(page)
+    page.find_element(By.ID, "file-input").send_keys(str(large))
+    wait(page, lambda d: d.execute_script(JOB_STATES)[-1][1] == "stored", "the import to finish")
+    assert names(small_upload_server, "direct/.*") == ["direct/scan"]
+    meta = requests.get(f"{small_upload_server.url}/images/direct/scan", params={"meta": "true"}, timeout=30).json()
+    assert meta["sha256"] == hashlib.sha256(large.read_bytes()).hexdigest() and meta["bytes"] == len(large.read_bytes())
+    steps = [(r["method"], r["url"].split("?")[0].replace(small_upload_server.url, "")) for r in sent_requests(page)
+             if "imports/" in r["url"] or r["url"].endswith("/imports")]
+    import_id = steps[1][1].rsplit("/", 1)[-1]
+    assert steps[:3] == [("POST", "/imports"), ("PUT", f"/_imports/{import_id}"), ("PUT", f"/imports/{import_id}")], steps
+    assert not any(r["method"] == "POST" and "/images/" in r["url"] for r in sent_requests(page))
+
+
+def test_a_dropped_file_and_a_chosen_folder_are_uploaded(open_server, page, tmp_path):
+    browse(page, open_server, "dropped/.*")
+    page.find_element(By.ID, "upload-toggle").click()
+    page.execute_script(DROP, list(picture(120, 80, 50, "PNG")))
+    wait(page, lambda d: d.execute_script(JOB_STATES) == [["dropped/dropped", "stored"]], "the dropped file stored")
+    tree = tmp_path / "trip"
+    (tree / "day 1").mkdir(parents=True)
+    (tree / "day 1" / "beach.jpg").write_bytes(picture(200, 150, 51))
+    (tree / "cliffs.JPEG").write_bytes(picture(200, 150, 52))
+    (tree / "notes.txt").write_text("not an image: skipped")
+    (tree / ".hidden.jpg").write_bytes(picture(20, 20, 53))
+    page.find_element(By.ID, "folder-input").send_keys(str(tree))
+    wait(page, lambda d: len(d.execute_script(JOB_STATES)) == 3 and d.execute_script(JOB_STATES)[-1][1] == "stored"
+         and d.execute_script(JOB_STATES)[-2][1] == "stored", "the folder's images stored")
+    assert names(open_server, "dropped/.*") == ["dropped/dropped", "dropped/trip/cliffs", "dropped/trip/day 1/beach"]
+    assert "Skipped 2 files" in page.find_element(By.ID, "upload-hint").text
+
+
+DROP = """
+const file = new File([new Uint8Array(arguments[0])], 'dropped.png', {type: 'image/png'});
+const data = new DataTransfer();
+data.items.add(file);
+const target = document.querySelector('main');
+target.dispatchEvent(new DragEvent('dragover', {dataTransfer: data, bubbles: true, cancelable: true}));
+target.dispatchEvent(new DragEvent('drop', {dataTransfer: data, bubbles: true, cancelable: true}));
+"""
+
+
+def test_copy_a_temporary_url_download_and_delete_asking_first(open_server, page, downloads):
+    name = "share/boat"
+    put(open_server, name, picture(640, 400, 60))
+    page.get(open_server.url + "/?image=" + quote(name))
+    wait(page, lambda d: d.find_elements(By.CSS_SELECTOR, "#downloads button"), "the downloads")
+    page.find_element(By.ID, "copy-url").click()
+    field = wait(page, lambda d: d.find_elements(By.CSS_SELECTOR, "#share input"), "the temporary URL")[0]
+    url = field.get_attribute("value")
+    assert url.startswith(open_server.url + "/_signed/") and "temp_url_sig=" in url
+    assert "Valid until" in page.find_element(By.ID, "share").text
+    signed = requests.get(url, timeout=30)
+    assert signed.status_code == 200 and signed.headers["Content-Type"] == "image/jpeg"
+
+    [png] = [b for b in page.find_elements(By.CSS_SELECTOR, "#downloads button") if b.text == "Full size PNG"]
+    png.click()
+    saved = wait(page, lambda d: [p for p in downloads.iterdir() if p.name == "boat.png"], "boat.png downloaded")[0]
+    wait(page, lambda d: saved.stat().st_size > 0, "the download to finish")
+    assert saved.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    page.find_element(By.ID, "delete").click()
+    dialog = wait(page, lambda d: d.find_element(By.CSS_SELECTOR, "#delete-dialog[open]"), "the question")
+    assert name in dialog.text
+    dialog.find_element(By.CSS_SELECTOR, "button[value=cancel]").click()
+    assert names(open_server, "share/.*") == [name]  # kept
+    page.find_element(By.ID, "delete").click()
+    wait(page, lambda d: d.find_element(By.CSS_SELECTOR, "#delete-dialog[open]"), "the question again")
+    page.find_element(By.CSS_SELECTOR, "#delete-dialog button[value=delete]").click()
+    wait(page, lambda d: d.find_element(By.ID, "gallery").is_displayed(), "the gallery after the delete")
+    assert names(open_server, "share/.*") == []
+    assert page.find_element(By.ID, "gallery-flash").text == f"Deleted {name}."
+
+
+def test_phone_sized_window_with_visible_keyboard_focus(open_server, page):
+    for i in range(5):
+        put(open_server, f"phone/photo {i}", picture(800, 600, 70 + i))
+    page.set_window_size(390, 844)
+    try:
+        browse(page, open_server, "phone/.*")
+        wait(page, lambda d: thumbs_loaded(d, [f"phone/photo {i}" for i in range(5)]), "the thumbnails")
+        assert page.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+        columns = page.execute_script(
+            "return new Set(Array.from(document.querySelectorAll('#grid .tile')).map((t) => t.offsetLeft)).size")
+        assert columns == 2
+        first = page.find_element(By.CSS_SELECTOR, "#grid .tile > a")
+        page.find_element(By.ID, "regex").send_keys(Keys.TAB, Keys.TAB)  # keyboard focus: the filter button, the first tile
+        assert page.switch_to.active_element == first
+        outline = page.execute_script("const s = getComputedStyle(document.activeElement); return [s.outlineStyle, s.outlineWidth]")
+        assert outline[0] != "none" and outline[1] != "0px"
+        screenshot(page, "phone-gallery")
+        first.send_keys(Keys.ENTER)
+        wait(page, lambda d: d.find_element(By.ID, "viewer-title").text == "phone/photo 0", "the image page")
+        wait(page, lambda d: d.execute_script("return document.getElementById('deep-zoom').dataset.opened === 'true' || "
+                                              "document.getElementById('plain').naturalWidth > 0"), "the image shown")
+        assert page.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+        side = page.find_element(By.CSS_SELECTOR, ".side").rect
+        stage = page.find_element(By.CSS_SELECTOR, ".stage").rect
+        assert side["y"] >= stage["y"] + stage["height"] - 1  # below the image, not squeezed beside it
+        screenshot(page, "phone-viewer")
+    finally:
+        page.set_window_size(1280, 900)

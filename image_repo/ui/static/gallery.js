@@ -153,6 +153,7 @@
     if (observer) { observer.disconnect(); observer = null; }
     for (const img of grid.querySelectorAll("img")) if (img.dataset.objectUrl) URL.revokeObjectURL(img.dataset.objectUrl);
     grid.replaceChildren();
+    $("gallery-flash").textContent = "";
     if (regexInput.value !== regex) regexInput.value = regex;
     regexError.textContent = "";
     regexInput.removeAttribute("aria-invalid");
@@ -224,6 +225,9 @@
 
   function close() { $("gallery").hidden = true; generation += 1; }
 
-  window.IR.gallery = { init, open, close, renderCrumbs, folder: () => folder,
+  /* A message about what just happened (a delete), until the gallery shows something else. */
+  function flash(text) { $("gallery-flash").textContent = text; }
+
+  window.IR.gallery = { init, open, close, renderCrumbs, flash, folder: () => folder,
                         refresh: () => open(regexInput.value) };
 })();

@@ -149,7 +149,7 @@
         await IR.request(IR.imageUrl(name), { method: "DELETE", kind: "write" });
         const folder = name.slice(0, name.lastIndexOf("/") + 1);
         navigate(folder ? "/?" + new URLSearchParams({ regex: IR.folderRegex(folder) }) : "/");
-        $("gallery-status").textContent = "Deleted " + name + ".";
+        IR.gallery.flash("Deleted " + name + ".");
       } catch (e) {
         say("Not deleted: " + e.message);
       }
@@ -210,5 +210,5 @@
 
   function close() { closeViewer(); current = null; $("viewer").hidden = true; }
 
-  window.IR.viewer = { init, open, close };
+  window.IR.viewer = { init, open, close, osd: () => viewer };
 })();
