@@ -21,6 +21,7 @@ from ..errors import ImageRepoError
 from ..imaging.formats import INPUT_KINDS, KINDS
 from ..ingest.imports import ImportService
 from ..service.images import ImageService
+from ..storage.base import SupportsTempUrl
 from .assets import IMMUTABLE, OPENSEADRAGON, PREFIX, Assets, load
 
 log = logging.getLogger("image_repo.ui")
@@ -140,9 +141,9 @@ def connect_sources() -> list[str]:
     if state["connect"] is None:
         imports: ImportService | None = current_app.extensions.get("image_repo_imports")
         origins: list[str] = []
-        if imports is not None and imports.direct_upload() == "temp_url":
+        if imports is not None and imports.direct_upload() == "temp_url" and isinstance(imports.store, SupportsTempUrl):
             try:
-                url, _ = imports.store.temp_url(".imports/origin.data", "PUT", 60)  # type: ignore[attr-defined]
+                url, _ = imports.store.temp_url(".imports/origin.data", "PUT", 60)  # signed here (Swift may authenticate)
             except ImageRepoError as exc:
                 log.warning("browse page: no direct-upload origin for its CSP (%s); asking again later", exc.message)
                 return []

@@ -154,3 +154,15 @@ def test_pages_always_join_up(names, kinds, limit):
         assert len(page) == limit
         marker = page[-1]
     assert joined == whole
+
+
+@pytest.mark.parametrize("pattern, prefix", [
+    ("site1/.*", "site1/"), (r"site\.1/.*", "site.1/"), (r"a\(b\)/.*", "a(b)/"), ("ab*", "a"), ("ab?c", "a"),
+    ("abc{2}", "ab"), ("a+b", "a"), (r"a\d", "a"), (r"a\.*", "a"), ("(?i)abc", ""), ("a|b", ""), ("*a", ""),
+    ("été/.*", "été/"), (r"x\Qy\E", "x"),
+])
+def test_literal_prefix(pattern, prefix):
+    """The listing prefix a regex implies: every full match starts with it (escaped punctuation included)."""
+    from image_repo.service.originals import literal_prefix
+
+    assert literal_prefix(pattern) == prefix

@@ -280,6 +280,8 @@ def test_tokens_are_asked_for_kept_in_the_tab_and_sent_as_bearer(token_server, p
     assert "secure/fresh" in names(token_server, "secure/.*", token=READ_TOKEN)
     assert "401" in " ".join(console_errors(page))
 
+    # The queue drained: the gallery lists its folder again, now with the upload in it.
+    wait(page, lambda d: thumbs_loaded(d, ["secure/fresh", "secure/one"]), "the gallery refreshed")
     page.find_element(By.CSS_SELECTOR, "#grid a[title='secure/one']").click()
     if has_iiif_with(token_server, "secure/one"):
         wait(page, lambda d: d.execute_script(CANVAS_DRAWN), "deep-zoom tiles loaded with the token")

@@ -120,3 +120,19 @@ def test_a_base_path_of_its_own_is_followed(tmp_path):
     config = config_of(make(tmp_path, repository_base_pathname="/pictures/").test_client().get(
         "/", headers={"Accept": BROWSER_ACCEPT}))
     assert config["images"] == "/pictures"
+
+
+def test_on_swift_the_csp_lets_the_page_send_direct_uploads_to_the_store(swift_server, tmp_path):
+    from urllib.parse import urlsplit
+
+    from tests.fixtures.swift import swift_settings_for
+
+    settings = swift_settings_for(swift_server)
+    settings.data_dir = str(tmp_path)
+    settings.store = "swift://browse-csp"  # nothing is written: the origin comes from a signature
+    app = create_app(settings, cache_store=MemoryStore())
+    page = app.test_client().get("/", headers={"Accept": BROWSER_ACCEPT})
+    storage = urlsplit(swift_server.storage_url)
+    connect = next(p for p in page.headers["Content-Security-Policy"].split("; ") if p.startswith("connect-src"))
+    assert connect == f"connect-src 'self' {storage.scheme}://{storage.netloc}"
+    assert config_of(page)["direct"] is True
