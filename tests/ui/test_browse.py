@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -145,16 +146,25 @@ def test_opening_an_image_starts_the_viewer_which_fetches_iiif_tiles(open_server
     assert [k.text for k in page.find_elements(By.CSS_SELECTOR, "#meta dt")][:4] == ["name", "key", "bytes", "sha256"]
 
 
-def test_without_iiif_the_viewer_shows_a_plain_image_and_says_why(open_server, page):
-    name = "noiiif/lake"
-    put(open_server, name, picture(1200, 800, 9))
-    if has_iiif(open_server, name):
-        pytest.skip("this build has IIIF routes: the deep-zoom test covers the viewer")
-    page.get(open_server.url + "/?image=" + quote(name))
-    wait(page, lambda d: d.execute_script("const i = document.getElementById('plain'); return i.complete && i.naturalWidth"),
-         "the plain image")
-    assert "no IIIF routes" in page.find_element(By.ID, "viewer-notice").text
-    screenshot(page, "viewer-plain")
+def test_a_broken_original_gets_the_servers_reasons_not_a_blank_page(open_server, page):
+    # Bytes that are no image, left in the store as another tool might: every answer about it is an error.
+    broken = open_server_originals(open_server) / "broken" / "scan.jpg"
+    broken.parent.mkdir(parents=True, exist_ok=True)
+    broken.write_bytes(b"\xff\xd8\xff\xe0 this is not really a JPEG")
+    page.get(open_server.url + "/?image=broken/scan")
+    notice = wait(page, lambda d: "could not be shown" in d.find_element(By.ID, "viewer-notice").text
+                  and d.find_element(By.ID, "viewer-notice").text, "the viewer's notice")
+    info = requests.get(f"{open_server.url}/iiif/3/broken%2Fscan/info.json", timeout=30)
+    assert info.status_code >= 400
+    assert f"Deep zoom is unavailable: the IIIF service answered {info.status_code}: {info.json()['message']}" in notice
+    shown = requests.get(f"{open_server.url}/images/broken/scan", params={"xsize": 10}, timeout=30).json()["message"]
+    assert notice.endswith("The image could not be shown: " + shown)
+    assert page.find_element(By.ID, "meta").text.startswith("No metadata:")
+    assert all(any(str(code) in e for code in (400, 404, 415, 422, 500)) for e in console_errors(page))
+
+
+def open_server_originals(server) -> Path:
+    return server.log.parent.parent / "data" / "originals"
 
 
 def test_viewer_with_deep_zoom_off_shows_a_plain_image_metadata_and_downloads(plain_server, page):

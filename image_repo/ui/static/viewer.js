@@ -23,17 +23,23 @@
 
   async function showPlain(name, why) {
     tools.hidden = true;
-    notice.textContent = why ? "Deep zoom is unavailable: " + why + ". Showing a plain image instead." : "";
+    const reason = why ? "Deep zoom is unavailable: " + why + ". " : "";
+    notice.textContent = reason ? reason + "Showing a plain image instead." : "";
     const dpr = window.devicePixelRatio || 1;
     const box = (n) => String(Math.min(4096, Math.max(1, Math.ceil(n * dpr))));
     const width = stage.parentElement.clientWidth || 800;
     const url = IR.imageUrl(name, { xsize: box(width), ysize: box(Math.max(320, window.innerHeight - 192)) });
     plain.alt = name;
     plain.hidden = false;
+    const failed = (message) => { notice.textContent = reason + "The image could not be shown: " + message; };
+    plain.onerror = async () => { // an <img> is told no reason: ask again for the server's message
+      if (!plain.getAttribute("src") || current !== name) return;
+      try { await IR.request(url); failed("the browser could not decode it"); } catch (e) { failed(e.message); }
+    };
     try {
       await IR.showImage(plain, url, "read");
     } catch (e) {
-      notice.textContent = "The image could not be shown: " + e.message;
+      failed(e.message);
     }
   }
 
@@ -65,7 +71,7 @@
       tileSources: info,
       drawer: "canvas",
       showNavigationControl: false, // our own buttons below: real <button>s, keyboard-operable
-      showNavigator: true,
+      showNavigator: window.innerWidth > 600, // the overview would cover a phone's picture
       navigatorAutoFade: false,
       crossOriginPolicy: false,
       loadTilesWithAjax: Boolean(auth.Authorization),
