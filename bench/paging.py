@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Paging GET /images over 100,000 names: what a page costs against the whole listing, per store.
 
 ``python bench/paging.py`` (about a minute; ``--names N``, ``--no-swift``). For the file store
@@ -26,15 +25,15 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 sys.path.insert(0, str(BENCH_DIR))
-from run import ensure_interpreter  # noqa: E402 - re-runs this script under .venv when needed
+from interpreter import ensure_interpreter  # re-runs this script under .venv when needed
 
-ensure_interpreter()
+ensure_interpreter(("image_repo", "yaml"))
 sys.path.insert(0, str(REPO))
 
-from image_repo.config.settings import Settings  # noqa: E402
-from image_repo.service.originals import Originals  # noqa: E402
-from image_repo.storage.base import ObjectStore  # noqa: E402
-from image_repo.storage.filesystem import FileStore  # noqa: E402
+from image_repo.config.settings import Settings
+from image_repo.service.originals import Originals
+from image_repo.storage.base import ObjectStore
+from image_repo.storage.filesystem import FileStore
 
 PAGE = 200
 RATIO_TARGET = 0.05

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-import math
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
