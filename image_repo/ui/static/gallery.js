@@ -62,8 +62,10 @@
   function renderCrumbs(target, path, current) {
     target.replaceChildren();
     const list = IR.el("ol");
-    list.append(IR.el("li", {}, folderLink("", "All images")));
     const parts = path ? path.replace(/\/$/, "").split("/") : [];
+    const top = !parts.length && current ? IR.el("span", { "aria-current": "page", text: "All images" })
+      : folderLink("", "All images");
+    list.append(IR.el("li", {}, top));
     parts.forEach((part, i) => {
       const upTo = parts.slice(0, i + 1).join("/") + "/";
       const last = i === parts.length - 1 && current;
