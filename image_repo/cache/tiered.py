@@ -18,7 +18,8 @@ from typing import Any
 
 from ..config.settings import Settings
 from ..errors import NotFound
-from ..storage.base import ObjectInfo, ObjectStore, check_key, check_metadata, guess_content_type, sha256_hex
+from ..storage.base import ObjectInfo, ObjectStore, check_key, check_metadata, get_ranges, guess_content_type, sha256_hex
+from ..storage.large import create_if_absent, put_file
 from .disk import DiskCache
 from .memory import MemoryCache
 from .stats import Counters
@@ -79,6 +80,59 @@ class TieredStore:
             self._fill(range(i - 1, -1, -1), key, data, info)
             return data, info
         raise NotFound(f"no object {key!r}")
+
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        """A range from the fastest level holding the whole object, else from the bottom level.
+
+        Nothing is copied upward: a range is a tile of an object that may be GBs (a pyramid),
+        which must never be pulled into the memory or disk level.
+        """
+        return self._range_level(key, start, length)[1]
+
+    def get_ranges(self, key: str, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
+        """Several ranges: all from the level that has the first, in one request where it can."""
+        if not ranges:
+            return []
+        level, first = self._range_level(key, *ranges[0])
+        return [first, *get_ranges(level, key, ranges[1:])]
+
+    def _range_level(self, key: str, start: int, length: int) -> tuple[ObjectStore, bytes]:
+        for i, level in enumerate(self.levels[:-1]):
+            try:
+                data = level.get_range(key, start, length)
+            except NotFound:
+                continue
+            except Exception as e:  # an upper level's failure is a miss
+                self._upper_failed(i, "get_range", key, e)
+                continue
+            self._counters[i].add("hits")
+            return level, data
+        return self.bottom, self.bottom.get_range(key, start, length)
+
+    def put_file(self, key: str, path: str, content_type: str | None = None,
+                 metadata: Mapping[str, str] | None = None) -> ObjectInfo:
+        """A local file into the bottom level only (it may be GBs); older copies above are dropped."""
+        info = put_file(self.bottom, key, path, content_type, metadata)
+        self._counters[-1].add("puts")
+        self._drop_upper(key)
+        return info
+
+    @property
+    def create_is_atomic(self) -> bool:
+        return bool(getattr(self.bottom, "create_is_atomic", False))
+
+    def create(self, key: str, data: bytes, content_type: str | None = None) -> bool:
+        """Create-if-absent in the bottom level, which alone can say whether the key is free."""
+        return create_if_absent(self.bottom, key, data, content_type)
+
+    def _drop_upper(self, key: str) -> None:
+        for i in range(len(self.levels) - 2, -1, -1):
+            try:
+                self.levels[i].delete(key)
+            except NotFound:
+                pass
+            except Exception as e:  # noqa: BLE001 - a cache level may fail in any way; it must not fail us
+                self._upper_failed(i, "delete", key, e)
 
     def stat(self, key: str) -> ObjectInfo | None:
         """Info from the fastest level that has ``key`` (no copying: stat has no bytes)."""

@@ -5,7 +5,7 @@ import hashlib
 import mimetypes
 import re
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping, Protocol, runtime_checkable
+from typing import Iterator, Mapping, Protocol, Sequence, runtime_checkable
 
 from ..errors import InvalidRequest
 
@@ -47,6 +47,15 @@ class ObjectStore(Protocol):
         """Bytes and info in one call (one round trip where the backend allows)."""
         ...
 
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        """``length`` bytes from offset ``start``; fewer only where the object ends (none past its end).
+
+        ``NotFound`` if absent; ``InvalidRequest`` for a negative start or length. One read of
+        only those bytes (pread on a file, a ``Range`` GET on Swift and S3): a tile of a
+        multi-GB pyramid costs its own bytes, never the object's.
+        """
+        ...
+
     def put(
         self,
         key: str,
@@ -86,6 +95,52 @@ class SupportsTempUrl(Protocol):
     def temp_url(self, key: str, method: str = "GET", seconds: int = 3600) -> tuple[str, int]:
         """The URL and its expiry (epoch seconds)."""
         ...
+
+
+@runtime_checkable
+class SupportsRanges(Protocol):
+    """Optional capability: several ranges of one object in one request (Swift's multipart/byteranges)."""
+
+    def get_ranges(self, key: str, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
+        """The bytes of each ``(start, length)`` in ``ranges``, in order, as ``get_range`` would give them."""
+        ...
+
+
+@runtime_checkable
+class SupportsPutFile(Protocol):
+    """Optional capability: store a local file larger than memory, whole or not at all."""
+
+    def put_file(self, key: str, path: str, content_type: str | None = None,
+                 metadata: Mapping[str, str] | None = None) -> ObjectInfo:
+        """Store the file at ``path`` (which the store may move into place: the caller's copy is
+        gone after); never held in memory; readers see the old object or the whole new one."""
+        ...
+
+
+@runtime_checkable
+class SupportsCreate(Protocol):
+    """Optional capability: create an object only if the key is free (a lease, a lock)."""
+
+    create_is_atomic: bool
+    """False where racing creates may both succeed (Swift checks ``If-None-Match`` before the body
+    lands): a lease taken by create() must then read itself back (pyramids/lease.py)."""
+
+    def create(self, key: str, data: bytes, content_type: str | None = None) -> bool:
+        """Store ``data`` under ``key`` if no object is there; False if one was."""
+        ...
+
+
+def get_ranges(store: ObjectStore, key: str, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
+    """Several ranges of one object: one request where the store can, else one ``get_range`` each."""
+    if len(ranges) > 1 and isinstance(store, SupportsRanges):
+        return store.get_ranges(key, ranges)
+    return [store.get_range(key, start, length) for start, length in ranges]
+
+
+def check_range(start: int, length: int) -> None:
+    """Refuse a range no store can read: a negative start or length."""
+    if start < 0 or length < 0:
+        raise InvalidRequest(f"byte range start={start} length={length}: both must be 0 or more")
 
 
 def sha256_hex(data: bytes) -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import re
@@ -42,6 +43,27 @@ def read_small(dir_fd: int, name: str) -> bytes | None:
         raise
     with os.fdopen(fd, "rb", buffering=0) as f:
         return f.read(1 << 20)
+
+
+def pread_all(fd: int, start: int, length: int) -> bytes:
+    """``length`` bytes at ``start`` of the open file ``fd`` (fewer at its end), however the reads split."""
+    parts, got = [], 0
+    while got < length:
+        part = os.pread(fd, min(length - got, 1 << 24), start + got)
+        if not part:
+            break
+        parts.append(part)
+        got += len(part)
+    return b"".join(parts)
+
+
+def file_sha256(path: str) -> str:
+    """Hex SHA-256 of a local file, read a MiB at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def link_new(dir_fd: int, name: str, tmp: str, data: bytes) -> None:

@@ -6,11 +6,13 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 
 from ..errors import NotFound
-from .base import ObjectInfo, check_key, check_metadata, guess_content_type, sha256_hex
+from .base import ObjectInfo, check_key, check_range, check_metadata, guess_content_type, sha256_hex
 
 
 class MemoryStore:
     """A dict of key -> (bytes, ObjectInfo) behind a lock; each instance starts empty."""
+
+    create_is_atomic = True
 
     def __init__(self, url: str = "memory://") -> None:
         self.url = url
@@ -33,6 +35,22 @@ class MemoryStore:
         if item is None:
             raise NotFound(f"no object {key!r}")
         return item
+
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        """A slice of the object's bytes (fewer at its end); NotFound if absent."""
+        check_range(start, length)
+        return self.get_with_info(key)[0][start:start + length]
+
+    def create(self, key: str, data: bytes, content_type: str | None = None) -> bool:
+        """put() only if ``key`` is free; False if an object is there."""
+        check_key(key)
+        info = ObjectInfo(key=key, size=len(data), content_type=content_type or guess_content_type(key),
+                          sha256=sha256_hex(data), modified=time.time())
+        with self._lock:
+            if key in self._objects:
+                return False
+            self._objects[key] = (bytes(data), info)
+        return True
 
     def put(
         self,

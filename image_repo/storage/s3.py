@@ -21,12 +21,15 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from boto3.exceptions import S3UploadFailedError
+from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..config.settings import S3Settings
 from ..errors import ConfigError, ImageRepoError, InvalidRequest, NotFound, StorageUnavailable
 from ..names import parse_original_key
-from .base import ObjectInfo, check_key, check_metadata, guess_content_type, sha256_hex
+from .base import ObjectInfo, check_key, check_metadata, check_range, guess_content_type, sha256_hex
+from .fileio import file_sha256
 from .filesystem import FileStore
 
 log = logging.getLogger(__name__)
@@ -107,6 +110,9 @@ def _md5_b64(data: bytes) -> str:
 class S3Store:
     """Objects in ``bucket`` under ``prefix``; one lazily made boto3 client per process, shared by threads."""
 
+    create_is_atomic = False
+    """AWS S3 conditional writes are atomic; S3 on Swift (s3api) passes them to Swift, which is not."""
+
     def __init__(self, bucket: str, prefix: str = "", settings: S3Settings | None = None, *, page_size: int = 1000,
                  multipart_threshold: int = MULTIPART_THRESHOLD, part_size: int = PART_SIZE) -> None:
         if not _BUCKET.match(bucket):
@@ -161,6 +167,8 @@ class S3Store:
             yield
         except (ClientError, BotoCoreError) as e:
             raise translate_error(e, f"s3 {self.url}: {what}") from None
+        except S3UploadFailedError as e:  # the managed transfer's wrapper of a ClientError
+            raise StorageUnavailable(f"s3 {self.url}: {what}: {e}") from None
 
     def _info(self, key: str, r: Mapping[str, Any]) -> ObjectInfo:
         meta = {k.lower(): v for k, v in (r.get("Metadata") or {}).items()}
@@ -178,6 +186,64 @@ class S3Store:
             r = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)
             data = r["Body"].read()
         return data, self._info(key, r)
+
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        """One ``Range`` GET (S3 has no multi-range GET); past the end is empty."""
+        check_range(start, length)
+        if length == 0:
+            if self.stat(key) is None:
+                raise NotFound(f"s3 {self.url}: get {key!r}: not found")
+            return b""
+        with self._edge(f"get {key!r} bytes {start}+{length}"):
+            try:
+                r = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key,
+                                           Range=f"bytes={start}-{start + length - 1}")
+            except ClientError as e:
+                if _code(e) == "InvalidRange":
+                    return b""
+                raise
+            return bytes(r["Body"].read())[:length]
+
+    def put_file(self, key: str, path: str, content_type: str | None = None,
+                 metadata: Mapping[str, str] | None = None) -> ObjectInfo:
+        """A local file by boto3's managed transfer (multipart past ``multipart_threshold``), never
+        read into memory; a multipart upload becomes visible only when it completes."""
+        check_key(key)
+        meta = check_metadata(metadata)
+        meta.pop(SHA_META, None)
+        sha, ctype = file_sha256(path), content_type or guess_content_type(key)
+        extra = {"ContentType": ctype, "Metadata": {**meta, SHA_META: sha}, **self._sse}
+        config = TransferConfig(multipart_threshold=self.multipart_threshold, multipart_chunksize=self.part_size,
+                                max_concurrency=4, use_threads=True)
+        with self._edge(f"put {key!r}"):
+            try:
+                self.client.upload_file(path, self.bucket, self.prefix + key, ExtraArgs=extra, Config=config)
+            except (ClientError, S3UploadFailedError) as e:
+                if "NoSuchBucket" not in str(e):
+                    raise
+                self._create_bucket()
+                self.client.upload_file(path, self.bucket, self.prefix + key, ExtraArgs=extra, Config=config)
+            head = self.client.head_object(Bucket=self.bucket, Key=self.prefix + key)
+        if (head.get("Metadata") or {}).get(SHA_META) != sha or head.get("ContentLength") != os.path.getsize(path):
+            raise StorageUnavailable(f"s3 {self.url}: upload of {key!r} did not verify (size or sha256)")
+        return self._info(key, head)
+
+    def create(self, key: str, data: bytes, content_type: str | None = None) -> bool:
+        """A PUT with ``If-None-Match: *`` (S3 conditional writes); False when the key is taken."""
+        check_key(key)
+        args = {"Bucket": self.bucket, "Key": self.prefix + key, "Body": data, "IfNoneMatch": "*",
+                "ContentType": content_type or guess_content_type(key), "ContentMD5": _md5_b64(data), **self._sse}
+        with self._edge(f"create {key!r}"):
+            try:
+                self.client.put_object(**args)
+            except ClientError as e:
+                if _code(e) in ("PreconditionFailed", "ConditionalRequestConflict", "412"):
+                    return False
+                if _code(e) != "NoSuchBucket":
+                    raise
+                self._create_bucket()
+                return self.create(key, data, content_type)
+        return True
 
     def stat(self, key: str) -> ObjectInfo | None:
         """Info from a HEAD, or None if absent."""

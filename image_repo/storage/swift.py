@@ -5,7 +5,7 @@ import hashlib
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -19,6 +19,7 @@ from swiftclient.utils import generate_temp_url
 
 from ..config.settings import _SWIFT_ENV, _SWIFT_V1_ENV, Settings, SwiftSettings
 from ..errors import ConfigError, ImageRepoError, InvalidRequest, NotFound, PayloadTooLarge, StorageUnavailable
+from . import swift_large
 from .base import ObjectInfo, check_key, check_metadata, guess_content_type, sha256_hex
 
 T = TypeVar("T")
@@ -127,6 +128,9 @@ def _run(conn: Connection, what: str, fn: Callable[[Connection], T], secrets: li
 class SwiftStore:
     """An ObjectStore on one Swift container, every key under ``prefix``; one connection per thread."""
 
+    create_is_atomic = False
+    """Swift checks ``If-None-Match: *`` before a PUT's body lands: two racing creates may both succeed."""
+
     def __init__(self, container: str, prefix: str = "", *, connection_options: Mapping[str, Any],
                  temp_url_key: str | None = None, temp_url_digest: str = "sha256",
                  page_size: int | None = None) -> None:
@@ -145,6 +149,8 @@ class SwiftStore:
         self._lock = threading.Lock()
         self._conns: list[Connection] = []
         self._auth: tuple[str, str] | None = None
+        self.max_object_bytes = swift_large.MAX_OBJECT_BYTES
+        """Files larger than this are stored as Static Large Objects (Swift's own max_file_size)."""
 
     @classmethod
     def from_url(cls, url: str, settings: Settings | None = None,
@@ -198,6 +204,23 @@ class SwiftStore:
         """Bytes and info from one GET."""
         headers, body = self._call(f"GET {key!r}", lambda c: c.get_object(self.container, self.prefix + key))
         return body, self._info(key, headers)
+
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        """One ``Range`` GET (swift_large.py)."""
+        return swift_large.get_range(self, key, start, length)
+
+    def get_ranges(self, key: str, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
+        """Several ranges in one GET (multipart/byteranges; swift_large.py)."""
+        return swift_large.get_ranges(self, key, ranges)
+
+    def put_file(self, key: str, path: str, content_type: str | None = None,
+                 metadata: Mapping[str, str] | None = None) -> ObjectInfo:
+        """A local file, streamed; a Static Large Object past ``max_object_bytes`` (swift_large.py)."""
+        return swift_large.put_file(self, key, path, content_type, metadata)
+
+    def create(self, key: str, data: bytes, content_type: str | None = None) -> bool:
+        """Store ``data`` only if ``key`` is free (``If-None-Match: *``); False if it was not."""
+        return swift_large.create(self, key, data, content_type)
 
     def put(self, key: str, data: bytes, content_type: str | None = None,
             metadata: Mapping[str, str] | None = None) -> ObjectInfo:
