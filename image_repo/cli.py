@@ -220,6 +220,32 @@ def imports_clean(ctx: click.Context) -> None:
     click.echo(", ".join(f"{n} {what}" for what, n in counts.items()))
 
 
+@main.group("pyramids")
+def pyramids_group() -> None:
+    """Tiled pyramids of huge images."""
+
+
+@pyramids_group.command("build")
+@click.argument("names", nargs=-1)
+@click.option("--all", "all_", is_flag=True, help="Every original larger than pyramid_min_side, and every queued build.")
+@click.option("-p", "--parallel", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Builds at once on this machine.")
+@click.pass_context
+def pyramids_build(ctx: click.Context, names: tuple[str, ...], all_: bool, parallel: int) -> None:
+    """Build the pyramids of NAMES (or --all) here, with the same store and cache store as the servers.
+
+    A build another machine holds the lease of is left to it; one that fails says why.
+    """
+    from .pyramids.batch import run_batch
+    from .web.app import create_app
+
+    if bool(names) == all_:
+        raise click.UsageError("give image names, or --all")
+    app = create_app(cli_settings(ctx), start_builders=False)
+    failed = run_batch(app.extensions["image_repo"], list(names), all_, parallel)
+    ctx.exit(1 if failed else 0)
+
+
 @main.group("swift")
 def swift_group() -> None:
     """Swift helpers."""

@@ -90,6 +90,13 @@ class Overloaded(StorageUnavailable):
     retry_after = 2
 
 
+class Pending(StorageUnavailable):
+    """What was asked needs a pyramid that is still being built: come back later."""
+
+    default_message = "this image is being prepared, retry later"
+    retry_after = 30
+
+
 class ConfigError(Exception):
     """A setting is unknown, of the wrong type, or missing; the message names the key."""
 

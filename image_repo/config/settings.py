@@ -120,6 +120,11 @@ class Settings:
     max_output_pixels: int = setting(50_000_000, "Largest derived image made, in pixels.")
     iiif_tile_size: int = setting(512, "Tile size (pixels) IIIF info.json offers for originals without a pyramid (a pyramid offers its own).")
     trust_forwarded_headers: bool = setting(False, "Take the scheme, host and path prefix of absolute URLs (IIIF ids, signed URLs) from X-Forwarded-Proto, -Host, -Port and -Prefix. Only behind a proxy that sets them: a client could otherwise choose them.")
+    pyramid_min_side: int = setting(4096, "Originals longer than this on either side get a tiled pyramid in the cache store, built in the background (0: no pyramids).")
+    max_pyramid_pixels: int = setting(20_000_000_000, "Largest original accepted, in pixels, when it is beyond max_pixels: JPEG, PNG and TIFF are then never decoded whole, only streamed into a pyramid, and served from it.")
+    pyramid_builders: int = setting(1, "Pyramid builds at once per host, in child processes at low priority (0: none in the server; `image_repo pyramids build` still builds).")
+    pyramid_jpeg_quality: int = setting(85, "JPEG quality of 8-bit pyramid tiles (16-bit tiles are lossless).")
+    pyramid_build_dir: str = setting("", "Local directory where pyramids are built before they are moved to the cache store (needs room for the largest); empty means <data_dir>/pyramid_builds.")
     max_zip_images: int = setting(200, "Most images in one zip answer.")
     max_regex_length: int = setting(1000, "Longest regex= accepted, in characters.")
     max_name_bytes: int = setting(512, "Longest image name, in UTF-8 bytes.")
@@ -141,6 +146,9 @@ class Settings:
 
     def cache_store_url(self) -> str:
         return self.cache_store or "file://" + os.path.abspath(os.path.join(self.data_dir, "cache"))
+
+    def pyramid_build_path(self) -> str:
+        return os.path.abspath(self.pyramid_build_dir or os.path.join(self.data_dir, "pyramid_builds"))
 
     def disk_cache_path(self) -> str:
         return os.path.abspath(self.disk_cache.path or os.path.join(self.data_dir, "disk_cache"))
@@ -407,6 +415,8 @@ def _validate(s: Settings) -> None:
     size = s.thumbnail_default_size
     if len(size) != 2 or not all(1 <= v <= 9999 for v in size):
         raise ConfigError(f"config: thumbnail_default_size: expected [width, height], each 1..9999, got {size!r}")
+    if not 1 <= s.pyramid_jpeg_quality <= 100:
+        raise ConfigError(f"config: pyramid_jpeg_quality: expected 1..100, got {s.pyramid_jpeg_quality}")
     for key, low in (("threads", 1), ("url_lifetime", 1), ("iiif_tile_size", 64)):
         if getattr(s, key) < low:
             raise ConfigError(f"config: {key}: expected {low} or more, got {getattr(s, key)}")

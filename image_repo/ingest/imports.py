@@ -29,8 +29,9 @@ from typing import Any
 
 from .. import names
 from ..errors import Conflict, ImageRepoError, InvalidRequest, NotConfigured, NotFound, PayloadTooLarge
-from ..imaging import probe
 from ..imaging.spec import parse_query
+from ..pyramids.header import check_huge, header_of_file
+from ..service import huge
 from ..service.images import ImageService
 from ..storage.base import SupportsTempUrl, sha256_hex
 from ..storage.swift import SwiftStore
@@ -273,11 +274,11 @@ class ImportService:
         if size <= self.settings.max_upload_bytes:
             data = b"".join(iter_object(self.store, staging))
             got = sha256_hex(data)
-            kind = probe(data, max_pixels=self.settings.max_pixels).kind if got == sha else None
+            kind = huge.probe_upload(self.service, data).kind if got == sha else None
         else:
             f, got, _ = spool(self.store, staging)
             with f:
-                kind = probe_file(f, max_pixels=self.settings.max_pixels) if got == sha else None
+                kind = self._probe_file(f) if got == sha else None
         if got != sha or kind is None:
             raise InvalidRequest(f"checksum: the bytes uploaded have SHA-256 {got}, not {sha}")
         key = names.original_key(rec["name"], kind)
@@ -293,6 +294,17 @@ class ImportService:
                 self.store.delete(other.key)  # replaced by an original of another kind
         self.service.replaced(rec["name"], had_original=existing is not None)
         return key
+
+    def _probe_file(self, f: Any) -> Any:
+        """The kind of a spooled original: by header; beyond max_pixels, accepted up to max_pyramid_pixels."""
+        try:
+            return probe_file(f, max_pixels=self.settings.max_pixels)
+        except PayloadTooLarge:
+            if not self.service.pyramids.enabled:
+                raise
+        h = header_of_file(f"/proc/self/fd/{f.fileno()}")
+        check_huge(h, self.settings.max_pyramid_pixels)
+        return h.kind
 
     def _place(self, staging: str, key: str, content_type: str, sha: str, data: bytes | None) -> None:
         copy = getattr(self.store, "copy", None)
@@ -310,11 +322,18 @@ class ImportService:
             put_chunks(self.store, key, iter_object(self.store, staging), content_type, {"sha256": sha})
 
     def _prepare(self, rec: Record) -> None:
-        """The default thumbnail (and the intermediate it leaves), so the first view is a cache hit."""
-        if int(rec["size"]) > self.settings.max_upload_bytes:
-            return  # an original this large is not decoded here ahead of a request
+        """A pyramid build for a large original; else the default thumbnail (and the intermediate
+        it leaves), so the first view is a cache hit."""
         try:
             original = self.service.get_original(rec["name"])
+            pyramids = self.service.pyramids
+            if pyramids.enabled:
+                h = huge.header(self.service, original)
+                if pyramids.wanted(h.width, h.height):
+                    pyramids.request(original.name, original.ref.key, original.info)
+                    return
+            if int(rec["size"]) > self.settings.max_upload_bytes:
+                return  # an original this large is not decoded here ahead of a request
             box = self.settings.thumbnail_default_size
             spec = parse_query({"thumbnail": "true"}, default_kind=self.settings.default_kind, path_kind=None,
                                thumbnail_box=(int(box[0]), int(box[1]))).spec

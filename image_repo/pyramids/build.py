@@ -185,11 +185,17 @@ def main(argv: list[str] | None = None) -> int:
         built = build(args.src, args.out_dir, args.key, quality=args.quality, max_pixels=args.max_pixels,
                       source_version=args.source_version)
     except BadImage as e:
-        print(json.dumps({"reason": str(e)}))
+        print(json.dumps({"reason": str(e), "peak_rss": _peak_rss()}))
         return EXIT_BAD_IMAGE
     print(json.dumps({"tiff": built.tiff, "index": built.index, "levels": built.levels,
-                      "width": built.width, "height": built.height}))
+                      "width": built.width, "height": built.height, "peak_rss": _peak_rss()}))
     return 0
+
+
+def _peak_rss() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 if __name__ == "__main__":

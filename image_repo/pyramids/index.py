@@ -18,6 +18,7 @@ or TIFF's separate planes), so a tile of one channel is one range of its own.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import struct
 from dataclasses import asdict, dataclass
@@ -126,7 +127,7 @@ class PyramidIndex:
                    int(h["predictor"]), h["dtype"], int(h["bands"]), bool(h.get("jpeg_rgb")), h.get("source_version", ""))
 
 
-def index_tiff(f: IO[bytes] | str, key: str, size: int, *, in_original: bool, source_version: str = "",
+def index_tiff(f: IO[bytes] | io.RawIOBase | str, key: str, size: int, *, in_original: bool, source_version: str = "",
                min_levels_for: int = 1024) -> PyramidIndex:
     """The index of the pyramidal tiled TIFF ``f`` (a path or a seekable file), from its structure only.
 
@@ -145,10 +146,10 @@ def index_tiff(f: IO[bytes] | str, key: str, size: int, *, in_original: bool, so
         try:
             series = tf.series[0]
             levels = series.levels
-            pages = [list(lv.pages) for lv in levels]
+            pages: list[list[Any]] = [list(lv.pages) for lv in levels]
         except (IndexError, ValueError, KeyError, OSError, struct.error) as e:
             raise NotUsable(f"unreadable TIFF structure: {e}") from None
-        base = pages[0][0]
+        base: Any = pages[0][0]
         if base is None or not getattr(base, "is_tiled", False):
             raise NotUsable("not tiled")
         if len(levels) < 2 and max(base.imagewidth, base.imagelength) > min_levels_for:
@@ -166,7 +167,7 @@ def index_tiff(f: IO[bytes] | str, key: str, size: int, *, in_original: bool, so
         photometric = int(base.photometric)
         out_levels, out_tiles = [], []
         for lv_pages in pages:
-            first = lv_pages[0]
+            first: Any = lv_pages[0]
             for p in lv_pages:
                 if (p.tilewidth, p.tilelength, int(p.compression), p.samplesperpixel, int(p.planarconfig)) != (
                         tw, th, int(base.compression), spp, int(base.planarconfig)) or p.dtype != base.dtype:

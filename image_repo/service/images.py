@@ -16,7 +16,7 @@ from typing import Callable
 from .. import names
 from ..cache.disk import DiskCache
 from ..config.settings import Settings
-from ..errors import Conflict, InvalidRequest, NotConfigured, NotFound, StorageUnavailable, UnsupportedImage
+from ..errors import Conflict, InvalidRequest, NotConfigured, NotFound, PayloadTooLarge, StorageUnavailable, UnsupportedImage
 from ..host.flight import HostFlight, SingleFlight
 from ..host.limiter import Limiter
 from ..host.writes import HostWrites
@@ -24,8 +24,11 @@ from ..imaging import DerivationSpec, Derived, derive, heap, probe, read_metadat
 from ..imaging.derive import resample_target
 from ..imaging.formats import KINDS, Kind
 from ..names import Keyed
+from ..pyramids.derive import derive_from_source
+from ..pyramids.service import Pyramids
 from ..storage.base import ObjectInfo, ObjectStore, SupportsTempUrl, content_version, sha256_hex
 from .iiif import IIIFImages
+from . import huge
 from .intermediates import Intermediates
 from .originals import Original, Originals, literal_prefix
 
@@ -64,6 +67,8 @@ class ImageService:
         self.originals = Originals(settings, store, HostWrites(host_dir))
         self.name_limits = self.originals.name_limits
         self.intermediates = Intermediates(cache)
+        self.pyramids = Pyramids(settings, store, cache, host_dir)
+        """Huge images: ``source(original)`` (a TiledSource or None) and ``status(original)`` (pyramids/service.py)."""
         self.iiif = IIIFImages(self, tile_size=settings.iiif_tile_size)
         self._flight = SingleFlight()
         # Across worker processes: a lock per derived key, where they then find the result in
@@ -74,7 +79,8 @@ class ImageService:
         self._limiter = Limiter(running, settings.max_queued_derivations)
         self._counters = {"derivations": 0, "cache_hits": 0, "uploads": 0, "deletes": 0,
                           "from_intermediate": 0, "intermediates_kept": 0, "fast_hits": 0,
-                          "heap_trims": 0, "iiif_renders": 0, "tiles_passed_through": 0}
+                          "heap_trims": 0, "iiif_renders": 0, "tiles_passed_through": 0,
+                          "from_pyramid": 0}
         self._counter_lock = threading.Lock()
 
     # -- names ---------------------------------------------------------------------------
@@ -201,16 +207,29 @@ class ImageService:
         return source
 
     def _derive(self, original: Original, spec: DerivationSpec) -> Derived:
-        """From the original's intermediate when the target fits in it, else from the original (keeping one)."""
+        """From the pyramid when there is one; from the original's intermediate when the target fits
+        in it; else from the original (keeping an intermediate). Never from a huge original."""
         max_pixels, max_output_pixels = self.settings.max_pixels, self.settings.max_output_pixels
+        pyramid = self.pyramids.source(original)
+        if pyramid is not None:
+            self._count("from_pyramid")
+            return derive_from_source(pyramid, spec, max_pixels=max_pixels, max_output_pixels=max_output_pixels,
+                                      resample=self.settings.resample_filter)
+        if huge.too_big_to_read(self, original):
+            raise huge.pending(self, original)
         have = self.intermediates.get(original)
         if have is not None and have.fits(resample_target(have.shown, have.turn, spec)):
             self._count("from_intermediate")
             return derive(have.data, spec, stand_in=have, max_pixels=max_pixels, max_output_pixels=max_output_pixels,
                           resample=self.settings.resample_filter)
         source = self.read_original(original)
-        derived = derive(source, spec, keep=self.intermediates.wish(have), max_pixels=max_pixels,
-                         max_output_pixels=max_output_pixels, resample=self.settings.resample_filter)
+        try:
+            derived = derive(source, spec, keep=self.intermediates.wish(have), max_pixels=max_pixels,
+                             max_output_pixels=max_output_pixels, resample=self.settings.resample_filter)
+        except PayloadTooLarge:
+            if self.pyramids.enabled and huge.is_huge(self, original):
+                raise huge.pending(self, original) from None
+            raise
         del source
         if heap.release_after_decode(derived.decoded_pixels):
             self._count("heap_trims")
@@ -251,9 +270,15 @@ class ImageService:
         return self.store.get(original.ref.key)
 
     def metadata(self, original: Original) -> dict[str, object]:
+        """What meta=true answers; a huge original's from its header alone, and every image's pyramid state."""
+        if huge.too_big_to_read(self, original):
+            return huge.metadata(self, original)
         source = self.store.get(original.ref.key)
-        meta = read_metadata(source, include_gps=self.settings.expose_gps)
-        return {
+        try:
+            meta = read_metadata(source, include_gps=self.settings.expose_gps)
+        except PayloadTooLarge:  # past Pillow's own limit: the header is all we read of it
+            return huge.metadata(self, original)
+        out: dict[str, object] = {
             "name": original.name,
             "key": original.ref.key,
             "bytes": len(source),
@@ -261,6 +286,9 @@ class ImageService:
             "content_type": original.info.content_type or original.ref.kind.content_type,
             **meta,
         }
+        if self.pyramids.enabled:
+            out["pyramid"] = self.pyramids.status(original)
+        return out
 
     # -- writes --------------------------------------------------------------------------
     def upload(
@@ -291,7 +319,7 @@ class ImageService:
         digest = sha256_hex(data)
         if expected_sha256 is not None and expected_sha256.lower() != digest:
             raise InvalidRequest(f"checksum: the upload's SHA-256 is {digest}, not {expected_sha256}; nothing stored")
-        info = probe(data, max_pixels=self.settings.max_pixels)
+        info = huge.probe_upload(self, data)
         kind = info.kind
         key = names.original_key(name, kind)
         existing = self._all_original_keys(name)
@@ -310,6 +338,8 @@ class ImageService:
                     pass
         self.replaced(name, had_original=bool(existing))
         self._count("uploads")
+        if self.pyramids.wanted(info.width, info.height):
+            self.pyramids.request(name, key, stored)
         return Uploaded(name, key, stored.sha256 or digest, created=not existing)
 
     def delete(self, name: str) -> None:

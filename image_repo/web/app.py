@@ -29,9 +29,12 @@ class AnyPathConverter(PathConverter):
 
 
 def create_app(
-    settings: Settings | None = None, *, store: ObjectStore | None = None, cache_store: ObjectStore | None = None
+    settings: Settings | None = None, *, store: ObjectStore | None = None, cache_store: ObjectStore | None = None,
+    start_builders: bool = True,
 ) -> Flask:
-    """The application for ``settings``; ``store``/``cache_store`` replace the configured ones (tests)."""
+    """The application for ``settings``; ``store``/``cache_store`` replace the configured ones (tests).
+
+    ``start_builders``: run pyramid builds in the background of this process (not for the CLI's own use)."""
     settings = settings or Settings()
     app = Flask("image_repo")
     app.url_map.converters["path"] = AnyPathConverter
@@ -51,6 +54,9 @@ def create_app(
     cache = build_cache(settings, cache_store)
     service = app.extensions["image_repo"] = ImageService(settings, originals, cache)
     atexit.register(cache.close)  # finish writing derivatives behind answers before a worker exits
+    if start_builders:
+        service.pyramids.start()  # background builds: queued ones, and any a stopped server left
+        atexit.register(service.pyramids.close)
 
     errors.register(app)
     # First: preflights are answered before any token check.

@@ -1,0 +1,93 @@
+"""What a huge original is, from its header only (libvips reads headers lazily): never a decode.
+
+Pillow refuses to even open an image past twice its bomb limit, and decoding one to probe it
+would take GBs; libvips opens JPEG, PNG and TIFF (BigTIFF, tiled or striped) by header.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import PayloadTooLarge, UnprocessableImage, UnsupportedImage
+from ..imaging.formats import INPUT_KINDS, Kind
+from ..storage.base import ObjectStore
+from ..storage.large import RangeFile
+
+_LOADERS = {"jpegload": "jpg", "pngload": "png", "tiffload": "tif"}
+"""The kinds accepted beyond max_pixels: those libvips streams into a pyramid."""
+
+
+@dataclass(frozen=True)
+class Header:
+    kind: Kind
+    width: int
+    height: int
+    bands: int
+    format: str
+    """libvips sample format: uchar, ushort..."""
+    pages: int = 1
+
+
+def _header(im: Any) -> Header:
+    loader = str(im.get("vips-loader")) if im.get_typeof("vips-loader") else ""
+    kind = next((INPUT_KINDS[k] for prefix, k in _LOADERS.items() if loader.startswith(prefix)), None)
+    if kind is None:
+        raise UnsupportedImage(f"images beyond max_pixels are accepted as JPEG, PNG or TIFF only, not {loader or 'this'}")
+    pages = int(im.get("n-pages")) if im.get_typeof("n-pages") else 1
+    return Header(kind, im.width, im.height, im.bands, str(im.format), pages)
+
+
+def _errors(e: Exception) -> UnprocessableImage:
+    first = next((ln for ln in str(e).splitlines() if ln.strip() and "unable to call" not in ln), "unreadable")
+    return UnprocessableImage(f"corrupt image header: {first.strip()[:200]}")
+
+
+def header_of_bytes(data: bytes) -> Header:
+    """The header of an image held in memory."""
+    import pyvips
+
+    try:
+        return _header(pyvips.Image.new_from_buffer(data, "", access="sequential"))
+    except pyvips.Error as e:
+        raise _errors(e) from None
+
+
+def header_of_file(path: str) -> Header:
+    """The header of a local file (``/proc/self/fd/N`` for one already open)."""
+    import pyvips
+
+    try:
+        return _header(pyvips.Image.new_from_file(path, access="sequential"))
+    except pyvips.Error as e:
+        raise _errors(e) from None
+
+
+def header_of_object(store: ObjectStore, key: str, size: int) -> Header:
+    """The header of a stored image, by the few ranged reads it takes (a file store: read in place)."""
+    import pyvips
+
+    open_fd = getattr(store, "open_fd", None)
+    try:
+        if callable(open_fd):
+            fd = open_fd(key)
+            try:
+                return _header(pyvips.Image.new_from_file(f"/proc/self/fd/{fd}", access="sequential"))
+            finally:
+                os.close(fd)
+        f = RangeFile(store, key, size)
+        source = pyvips.SourceCustom()
+        source.on_read(lambda n: f.read(n))
+        source.on_seek(lambda offset, whence: f.seek(offset, whence))
+        return _header(pyvips.Image.new_from_source(source, "", access="sequential"))
+    except pyvips.Error as e:
+        raise _errors(e) from None
+
+
+def check_huge(h: Header, max_pyramid_pixels: int) -> None:
+    """Refuse an original beyond max_pixels that no pyramid can hold."""
+    if h.width * h.height > max_pyramid_pixels:
+        raise PayloadTooLarge(f"image is {h.width}x{h.height} ({h.width * h.height / 1e9:.1f} gigapixels); "
+                              f"the limit is {max_pyramid_pixels / 1e9:.1f} gigapixels (max_pyramid_pixels)")
+    if h.format not in ("uchar", "ushort", "char", "short"):
+        raise UnsupportedImage(f"images beyond max_pixels must have 8- or 16-bit samples, not {h.format}")

@@ -1,0 +1,238 @@
+"""Pyramids: which originals get one, their state, the TiledSource of a ready one, and builds.
+
+A pyramid is a derivative: ``<name>/.d/<version>.pyramid.v1.tif`` and its index
+``....pyramid.v1.index`` in the cache store, written straight to its authoritative level
+(the index last: its presence means ready). Replacing or deleting the original drops them with
+every other derivative, and a new version has new keys, so old tiles are never served.
+
+Builds run in background threads of each server process, at most ``pyramid_builders`` at once
+per host (file locks in the host directory), each in a child process at low priority
+(process.py); ``image_repo pyramids build`` runs them from the command line. State lives in
+the cache store (state.py), so any server reports a build and resumes an interrupted one.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+from typing import Any
+
+from cachetools import LRUCache, TTLCache
+from filelock import FileLock, Timeout
+
+from .. import names
+from ..config.settings import Settings
+from ..errors import NotFound, StorageUnavailable
+from ..storage.base import ObjectInfo, ObjectStore, content_version
+from .index import FORMAT_VERSION, PyramidIndex
+from .reader import PyramidReader
+from .state import LEASE_SECONDS, Lease, Records, build_id, live_lease, owner
+
+log = logging.getLogger("image_repo.pyramids")
+
+POLL_SECONDS = 30.0
+"""How often an idle builder looks for queued or interrupted builds."""
+MAX_ATTEMPTS = 3
+"""Builds interrupted (killed, store down) this many times end as failed."""
+
+
+def pyramid_key(name: str, version: str) -> str:
+    return f"{names.derived_prefix(name)}{version}.pyramid.v{FORMAT_VERSION}.tif"
+
+
+def index_key(name: str, version: str) -> str:
+    return f"{names.derived_prefix(name)}{version}.pyramid.v{FORMAT_VERSION}.index"
+
+
+class Pyramids:
+    """The pyramids of one repository: its originals store and its (stacked) cache."""
+
+    def __init__(self, settings: Settings, store: ObjectStore, cache: ObjectStore, host_dir: str) -> None:
+        self.settings = settings
+        self.store = store
+        self.cache = cache
+        levels = getattr(cache, "levels", None)
+        self.bottom: ObjectStore = levels[-1] if levels else cache
+        self.records = Records(self.bottom)
+        self.host_dir = host_dir
+        self.build_dir = settings.pyramid_build_path()
+        self._indexes: LRUCache[str, PyramidIndex] = LRUCache(maxsize=256)
+        self._absent: TTLCache[str, bool] = TTLCache(maxsize=4096, ttl=5.0)
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.last_peak_rss = 0
+        """Peak resident memory of the last build child of this process, in bytes (for tests and the bench)."""
+
+    # -- which ---------------------------------------------------------------------------
+    @property
+    def enabled(self) -> bool:
+        return self.settings.pyramid_min_side > 0
+
+    def wanted(self, width: int, height: int) -> bool:
+        """Whether an original this big gets a pyramid."""
+        return self.enabled and max(width, height) > self.settings.pyramid_min_side
+
+    # -- reading -------------------------------------------------------------------------
+    def index(self, name: str, version: str) -> PyramidIndex | None:
+        """The index of a ready pyramid (read once per worker), or None."""
+        key = index_key(name, version)
+        with self._lock:
+            hit = self._indexes.get(key)
+            if hit is not None or key in self._absent:
+                return hit
+        try:
+            blob = self.cache.get(key)
+            index = PyramidIndex.decode(blob)
+        except NotFound:
+            with self._lock:
+                self._absent[key] = True
+            return None
+        except ValueError as e:
+            log.warning("pyramid index %s is not readable (%s): treated as absent", key, e)
+            return None
+        with self._lock:
+            self._indexes[key] = index
+        return index
+
+    def source(self, original: Any) -> PyramidReader | None:
+        """The TiledSource of ``original``'s ready pyramid, or None while there is none."""
+        if not self.enabled:
+            return None
+        index = self.index(original.name, original.version)
+        if index is None:
+            return None
+        return PyramidReader(index, self.store if index.in_original else self.bottom)
+
+    def status(self, original: Any) -> dict[str, Any]:
+        """``state``: absent, queued, building, ready or failed (with ``reason``); levels and tile size when ready."""
+        index = self.index(original.name, original.version)
+        if index is not None:
+            info = index.info
+            return {"state": "ready", "levels": len(info.levels), "tile_size": [info.tile_width, info.tile_height],
+                    "width": info.width, "height": info.height, "stored": info.stored,
+                    "photometric": info.photometric, "in_original": index.in_original}
+        rec = self.records.load(build_id(original.name, original.version))
+        if rec is None:
+            return {"state": "absent"}
+        state = rec.get("state", "queued")
+        if state == "building" and live_lease(self.bottom, rec["id"]) is None:
+            state = "queued"  # its builder is gone: the next one resumes it
+        out: dict[str, Any] = {"state": state}
+        if rec.get("reason"):
+            out["reason"] = rec["reason"]
+        return out
+
+    @staticmethod
+    def status_of(rec: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {"state": rec.get("state", "queued")}
+        if rec.get("reason"):
+            out["reason"] = rec["reason"]
+        return out
+
+    # -- asking for one ------------------------------------------------------------------
+    def request(self, name: str, key: str, info: ObjectInfo) -> None:
+        """Queue a build of this original (if not ready or queued already) and wake a builder."""
+        if not self.enabled:
+            return
+        version = content_version(info)
+        build = build_id(name, version)
+        try:
+            if self.index(name, version) is None and self.records.load(build) is None:
+                self.records.save({"id": build, "name": name, "key": key, "version": version, "state": "queued",
+                                   "reason": None, "attempts": 0})
+        except StorageUnavailable as e:
+            log.warning("pyramid of %s not queued: %s", name, e.message)
+            return
+        self._wake.set()
+
+    def drop(self, name: str, version: str) -> None:
+        """Forget ``name``'s pyramid of ``version`` (its objects go with the derivatives): its record and leases."""
+        with self._lock:
+            self._indexes.pop(index_key(name, version), None)
+        try:
+            self.records.drop(build_id(name, version))
+        except StorageUnavailable as e:
+            log.warning("pyramid record of %s not dropped: %s", name, e.message)
+
+    # -- building ------------------------------------------------------------------------
+    def build(self, rec: dict[str, Any]) -> dict[str, Any]:
+        """Build the pyramid ``rec`` asks for, if this process can take its lease; the status after."""
+        from .builder import run  # the build machinery is only loaded where builds run
+
+        return run(self, rec)
+
+    def pending(self) -> list[dict[str, Any]]:
+        """Records of builds waiting: queued, or building with no live builder."""
+        out = []
+        for rec in self.records.all():
+            state = rec.get("state")
+            if state == "queued" or (state == "building" and live_lease(self.bottom, rec["id"]) is None):
+                out.append(rec)
+        return out
+
+    def start(self) -> None:
+        """Background builders for this process (none when pyramid_builders is 0)."""
+        if not self.enabled or self.settings.pyramid_builders <= 0 or self._threads:
+            return
+        t = threading.Thread(target=self._loop, name="pyramid-builder", daemon=True)
+        self._threads.append(t)
+        t.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def _loop(self) -> None:
+        first = True
+        while not self._stop.is_set():
+            if not first:
+                self._wake.wait(POLL_SECONDS)
+            first = False
+            self._wake.clear()
+            try:
+                for rec in self.pending():
+                    if self._stop.is_set():
+                        return
+                    slot = self._slot()
+                    if slot is None:
+                        break  # the host's builders are busy: look again later
+                    try:
+                        self.build(rec)
+                    finally:
+                        slot.release()
+            except StorageUnavailable as e:
+                log.warning("pyramid builder: %s", e.message)
+            except Exception:
+                log.exception("pyramid builder failed")
+
+    def _slot(self) -> FileLock | None:
+        """One of the host's ``pyramid_builders`` build slots, or None when all are taken."""
+        os.makedirs(os.path.join(self.host_dir, ".pyramid-slots"), exist_ok=True)
+        for n in range(self.settings.pyramid_builders):
+            lock = FileLock(os.path.join(self.host_dir, ".pyramid-slots", f"{n}.lock"), timeout=0, thread_local=False)
+            try:
+                lock.acquire()
+            except Timeout:
+                continue
+            return lock
+        return None
+
+    def clean_build_dirs(self) -> None:
+        """Remove build directories left by processes of this host that are gone (a kill -9)."""
+        from .state import owner_gone
+
+        try:
+            entries = os.listdir(self.build_dir)
+        except FileNotFoundError:
+            return
+        host = owner().rpartition(":")[0]
+        for entry in entries:
+            who = entry.rsplit("-", 1)[0]  # <host>:<pid>-<token>
+            if who.startswith(host + ":") and owner_gone(who):
+                shutil.rmtree(os.path.join(self.build_dir, entry), ignore_errors=True)
+
+
+__all__ = ["LEASE_SECONDS", "Lease", "MAX_ATTEMPTS", "Pyramids", "index_key", "pyramid_key"]
