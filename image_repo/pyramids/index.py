@@ -139,7 +139,7 @@ def index_tiff(f: IO[bytes] | io.RawIOBase | str, key: str, size: int, *, in_ori
     import tifffile
 
     try:
-        tf = tifffile.TiffFile(f)
+        tf = tifffile.TiffFile(f)  # type: ignore[arg-type]  # a RawIOBase is a binary file too
     except (tifffile.TiffFileError, ValueError, OSError, struct.error) as e:
         raise NotUsable(f"not a readable TIFF: {e}") from None
     with tf:

@@ -33,6 +33,7 @@ log = logging.getLogger("image_repo.pyramids")
 
 POLL_SECONDS = 30.0
 """How often an idle builder looks for queued or interrupted builds."""
+FIRST_LOOK_SECONDS = 5.0
 MAX_ATTEMPTS = 3
 """Builds interrupted (killed, store down) this many times end as failed."""
 
@@ -186,12 +187,13 @@ class Pyramids:
         self._wake.set()
 
     def _loop(self) -> None:
-        first = True
+        wait = FIRST_LOOK_SECONDS  # the first look (for builds a stopped server left) stays out of startup
         while not self._stop.is_set():
-            if not first:
-                self._wake.wait(POLL_SECONDS)
-            first = False
+            self._wake.wait(wait)
+            wait = POLL_SECONDS
             self._wake.clear()
+            if self._stop.is_set():
+                return
             try:
                 for rec in self.pending():
                     if self._stop.is_set():
