@@ -79,12 +79,16 @@ def metadata(svc: ImageService, original: Original) -> dict[str, Any]:
 
 
 def probe_upload(svc: ImageService, data: bytes) -> ImageInfo:
-    """An upload's kind and size: decoded (its first frame) up to max_pixels; beyond that, by header only."""
+    """An upload's kind and size: decoded (its first frame) up to max_pixels; beyond that, by header only
+    (JPEG, PNG and TIFF up to max_pyramid_pixels; any other kind that big stays a 413)."""
     try:
         return probe(data, max_pixels=svc.settings.max_pixels)
-    except PayloadTooLarge:
+    except PayloadTooLarge as too_large:
         if not svc.pyramids.enabled:
             raise
-    h = header_of_bytes(data)
+        try:
+            h = header_of_bytes(data)
+        except ImageRepoError:
+            raise too_large from None
     check_huge(h, svc.settings.max_pyramid_pixels)
     return ImageInfo(h.kind, h.width, h.height, h.kind.content_type, h.pages)
