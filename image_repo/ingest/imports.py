@@ -303,7 +303,7 @@ class ImportService:
             if not self.service.pyramids.enabled:
                 raise
         h = header_of_file(f"/proc/self/fd/{f.fileno()}")
-        check_huge(h, self.settings.max_pyramid_pixels)
+        check_huge(h, self.settings.max_pyramid_pixels, os.fstat(f.fileno()).st_size)
         return h.kind
 
     def _place(self, staging: str, key: str, content_type: str, sha: str, data: bytes | None) -> None:

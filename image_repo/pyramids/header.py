@@ -84,8 +84,15 @@ def header_of_object(store: ObjectStore, key: str, size: int) -> Header:
         raise _errors(e) from None
 
 
-def check_huge(h: Header, max_pyramid_pixels: int) -> None:
-    """Refuse an original beyond max_pixels that no pyramid can hold."""
+MIN_BYTES_PER_PIXEL = 1 / 8192
+"""No codec we take stores an image in less (deflate stops at ~1:1032, a JPEG block needs a few
+bits): a header declaring more pixels than its file can hold is a bomb, not an image."""
+
+
+def check_huge(h: Header, max_pyramid_pixels: int, size: int | None = None) -> None:
+    """Refuse an original beyond max_pixels that no pyramid can hold, or whose bytes cannot hold it."""
+    if size is not None and size < h.width * h.height * MIN_BYTES_PER_PIXEL:
+        raise PayloadTooLarge(f"image declares {h.width}x{h.height} pixels, more than its {size} bytes can hold")
     if h.width * h.height > max_pyramid_pixels:
         raise PayloadTooLarge(f"image is {h.width}x{h.height} ({h.width * h.height / 1e9:.1f} gigapixels); "
                               f"the limit is {max_pyramid_pixels / 1e9:.1f} gigapixels (max_pyramid_pixels)")

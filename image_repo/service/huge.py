@@ -90,5 +90,5 @@ def probe_upload(svc: ImageService, data: bytes) -> ImageInfo:
             h = header_of_bytes(data)
         except ImageRepoError:
             raise too_large from None
-    check_huge(h, svc.settings.max_pyramid_pixels)
+    check_huge(h, svc.settings.max_pyramid_pixels, len(data))
     return ImageInfo(h.kind, h.width, h.height, h.kind.content_type, h.pages)
