@@ -43,7 +43,7 @@ def run(p: Pyramids, rec: dict[str, Any]) -> dict[str, Any]:
     if info is None or content_version(info) != version:
         p.records.drop(rec["id"])  # replaced or deleted meanwhile: nothing to build
         return {"state": "absent"}
-    if p.index(name, version) is not None:
+    if p.index(name, version, fresh=True) is not None:
         p.records.drop(rec["id"])
         return {"state": "ready"}
     lease = Lease.take(p.bottom, rec["id"])
@@ -65,6 +65,7 @@ def run(p: Pyramids, rec: dict[str, Any]) -> dict[str, Any]:
             log.warning("pyramid of %s: lease lost before publishing; another builder has it", name)
             return {"state": "building"}
         p.bottom.put(ix_key, index.encode(), "application/octet-stream", {"source-version": version[:128]})
+        p.published(ix_key)
         p.records.drop(rec["id"])
         log.info("pyramid of %s ready: %d levels in %.1f s", name, len(index.levels), time.monotonic() - started)
         return {"state": "ready", "levels": len(index.levels)}
@@ -99,6 +100,7 @@ def _build(p: Pyramids, rec: dict[str, Any], key: str, tiff_key: str, lease: Lea
                     f.write(chunk)
         args = [src, work, "--key", tiff_key, "--quality", str(p.settings.pyramid_jpeg_quality),
                 "--max-pixels", str(p.settings.max_pyramid_pixels), "--source-version", rec["version"]]
+        p.builds_run += 1
         outcome = run_build(args, tmpdir=os.path.join(work, "tmp"), pass_fds=(fd,) if fd is not None else (),
                             keep_going=lease.renew, check_every=LEASE_SECONDS / 6)
         p.last_peak_rss = outcome.peak_rss

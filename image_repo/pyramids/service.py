@@ -66,6 +66,8 @@ class Pyramids:
         self._threads: list[threading.Thread] = []
         self.last_peak_rss = 0
         """Peak resident memory of the last build child of this process, in bytes (for tests and the bench)."""
+        self.builds_run = 0
+        """Build processes this process has started (two servers asked for one image start one between them)."""
 
     # -- which ---------------------------------------------------------------------------
     @property
@@ -77,12 +79,13 @@ class Pyramids:
         return self.enabled and max(width, height) > self.settings.pyramid_min_side
 
     # -- reading -------------------------------------------------------------------------
-    def index(self, name: str, version: str) -> PyramidIndex | None:
-        """The index of a ready pyramid (read once per worker), or None."""
+    def index(self, name: str, version: str, *, fresh: bool = False) -> PyramidIndex | None:
+        """The index of a ready pyramid (read once per worker), or None. A miss is remembered for a
+        few seconds (derivations of small images ask too) unless ``fresh``."""
         key = index_key(name, version)
         with self._lock:
             hit = self._indexes.get(key)
-            if hit is not None or key in self._absent:
+            if hit is not None or (key in self._absent and not fresh):
                 return hit
         try:
             blob = self.cache.get(key)
@@ -98,6 +101,11 @@ class Pyramids:
             self._indexes[key] = index
         return index
 
+    def published(self, key: str) -> None:
+        """An index was just written: this process stops remembering it as absent."""
+        with self._lock:
+            self._absent.pop(key, None)
+
     def source(self, original: Any) -> PyramidReader | None:
         """The TiledSource of ``original``'s ready pyramid, or None while there is none."""
         if not self.enabled:
@@ -109,7 +117,7 @@ class Pyramids:
 
     def status(self, original: Any) -> dict[str, Any]:
         """``state``: absent, queued, building, ready or failed (with ``reason``); levels and tile size when ready."""
-        index = self.index(original.name, original.version)
+        index = self.index(original.name, original.version, fresh=True)
         if index is not None:
             info = index.info
             return {"state": "ready", "levels": len(info.levels), "tile_size": [info.tile_width, info.tile_height],
