@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ImageRepoError, NotFound, StorageUnavailable
-from ..ingest.checks import iter_object
 from ..storage.base import content_version
 from ..storage.large import RangeFile, put_file
 from ..storage.swift_large import segment_prefix
@@ -32,6 +31,7 @@ if TYPE_CHECKING:
     from .service import Pyramids
 
 log = logging.getLogger("image_repo.pyramids")
+STAGE_CHUNK = 8 * 2**20
 
 
 def run(p: Pyramids, rec: dict[str, Any]) -> dict[str, Any]:
@@ -93,11 +93,12 @@ def _build(p: Pyramids, rec: dict[str, Any], key: str, tiff_key: str, lease: Lea
         if callable(open_fd):  # a file store: libvips reads the original where it is, opened the safe way
             fd = open_fd(key)
             src = f"/proc/self/fd/{fd}"
-        else:  # streamed to local disk: libvips needs to seek in TIFFs
+        else:  # copied to local disk by ranged reads (libvips needs to seek in TIFFs), never held in memory
             src = os.path.join(work, "original")
+            size = int(rec.get("size") or 0) or (p.store.stat(key) or _missing(key)).size
             with open(src, "wb") as f:
-                for chunk in iter_object(p.store, key):
-                    f.write(chunk)
+                for start in range(0, size, STAGE_CHUNK):
+                    f.write(p.store.get_range(key, start, STAGE_CHUNK))
         args = [src, work, "--key", tiff_key, "--quality", str(p.settings.pyramid_jpeg_quality),
                 "--max-pixels", str(p.settings.max_pyramid_pixels), "--source-version", rec["version"]]
         p.builds_run += 1
@@ -123,6 +124,10 @@ def _build(p: Pyramids, rec: dict[str, Any], key: str, tiff_key: str, lease: Lea
         if fd is not None:
             os.close(fd)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _missing(key: str) -> Any:
+    raise NotFound(f"no object {key!r}")
 
 
 def _as_it_is(p: Pyramids, key: str, size: int, version: str) -> PyramidIndex | None:

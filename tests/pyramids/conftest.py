@@ -32,9 +32,10 @@ def vips_pattern(width: int, height: int, kind: str = "rgb") -> Any:
     raise ValueError(kind)
 
 
-def pattern_pixels(x0: int, y0: int, w: int, h: int, width: int, height: int, kind: str = "rgb") -> np.ndarray:
-    """The pixels of the box of ``vips_pattern(width, height, kind)``, height x width x bands."""
-    y, x = np.mgrid[y0:y0 + h, x0:x0 + w].astype(np.float64)
+def pattern_pixels(x0: int, y0: int, w: int, h: int, width: int, height: int, kind: str = "rgb",
+                   step: int = 1) -> np.ndarray:
+    """The pixels of the box of ``vips_pattern(width, height, kind)``, height x width x bands (every ``step``-th)."""
+    y, x = np.mgrid[y0:y0 + h:step, x0:x0 + w:step].astype(np.float64)
     if kind == "rgb":
         r = np.floor(x * 255 / width)
         g = np.floor(y * 255 / height)
