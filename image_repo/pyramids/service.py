@@ -106,11 +106,12 @@ class Pyramids:
         with self._lock:
             self._absent.pop(key, None)
 
-    def source(self, original: Any) -> PyramidReader | None:
-        """The TiledSource of ``original``'s ready pyramid, or None while there is none."""
+    def source(self, original: Any, *, fresh: bool = False) -> PyramidReader | None:
+        """The TiledSource of ``original``'s ready pyramid, or None while there is none (``fresh``:
+        asking the store even if it had none a moment ago)."""
         if not self.enabled:
             return None
-        index = self.index(original.name, original.version)
+        index = self.index(original.name, original.version, fresh=fresh)
         if index is None:
             return None
         return PyramidReader(index, self.store if index.in_original else self.bottom)

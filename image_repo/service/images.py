@@ -26,6 +26,7 @@ from ..imaging.formats import KINDS, Kind
 from ..names import Keyed
 from ..pyramids.derive import derive_from_source
 from ..pyramids.service import Pyramids
+from ..pyramids.source import TiledSource
 from ..storage.base import ObjectInfo, ObjectStore, SupportsTempUrl, content_version, sha256_hex
 from .iiif import IIIFImages
 from . import huge
@@ -211,12 +212,12 @@ class ImageService:
         in it; else from the original (keeping an intermediate). Never from a huge original."""
         max_pixels, max_output_pixels = self.settings.max_pixels, self.settings.max_output_pixels
         pyramid = self.pyramids.source(original)
+        if pyramid is None and huge.too_big_to_read(self, original):
+            pyramid = self.pyramids.source(original, fresh=True)  # built a moment ago by another process?
+            if pyramid is None:
+                raise huge.pending(self, original)
         if pyramid is not None:
-            self._count("from_pyramid")
-            return derive_from_source(pyramid, spec, max_pixels=max_pixels, max_output_pixels=max_output_pixels,
-                                      resample=self.settings.resample_filter)
-        if huge.too_big_to_read(self, original):
-            raise huge.pending(self, original)
+            return self._from_pyramid(pyramid, spec)
         have = self.intermediates.get(original)
         if have is not None and have.fits(resample_target(have.shown, have.turn, spec)):
             self._count("from_intermediate")
@@ -227,9 +228,12 @@ class ImageService:
             derived = derive(source, spec, keep=self.intermediates.wish(have), max_pixels=max_pixels,
                              max_output_pixels=max_output_pixels, resample=self.settings.resample_filter)
         except PayloadTooLarge:
-            if self.pyramids.enabled and huge.is_huge(self, original):
+            if not (self.pyramids.enabled and huge.is_huge(self, original)):
+                raise
+            pyramid = self.pyramids.source(original, fresh=True)
+            if pyramid is None:
                 raise huge.pending(self, original) from None
-            raise
+            return self._from_pyramid(pyramid, spec)
         del source
         if heap.release_after_decode(derived.decoded_pixels):
             self._count("heap_trims")
@@ -237,6 +241,12 @@ class ImageService:
             self.intermediates.keep(original, derived.intermediate)
             self._count("intermediates_kept")
         return derived
+
+    def _from_pyramid(self, pyramid: TiledSource, spec: DerivationSpec) -> Derived:
+        self._count("from_pyramid")
+        return derive_from_source(pyramid, spec, max_pixels=self.settings.max_pixels,
+                                  max_output_pixels=self.settings.max_output_pixels,
+                                  resample=self.settings.resample_filter)
 
     def cached_in_store(self, original: Original, spec: DerivationSpec) -> str:
         """The derived key, made and written to the authoritative cache store if it is not there."""
