@@ -220,3 +220,50 @@ def test_an_original_that_is_already_a_pyramid_is_used_as_it_is(tmp_path):
     assert c.get("/images/scan?thumbnail=true").status_code == 200
     box = svc.pyramids.source(original).region(0, 1000, 500, 300, 200)
     assert np.abs(box.astype(int) - pattern_pixels(1000, 500, 300, 200, W, H).astype(int)).mean() < 3
+
+
+def test_an_import_of_a_huge_original_queues_its_pyramid_and_larger_than_uploads_is_spooled(tmp_path, huge_jpeg):
+    import hashlib
+    from urllib.parse import urlsplit
+
+    app = app_for(tmp_path, url_key="k", max_upload_bytes=len(huge_jpeg) // 2)  # spooled, probed by header
+    c = app.test_client()
+    sha = hashlib.sha256(huge_jpeg).hexdigest()
+    rec = c.post("/imports", json={"name": "imp/huge", "sha256": sha, "size": len(huge_jpeg)}).get_json()
+    url = urlsplit(rec["upload_url"])
+    assert c.put(f"{url.path}?{url.query}", data=huge_jpeg).status_code == 201
+    body = c.put(f"/imports/{rec['id']}", json={"complete": True}).get_json()
+    deadline = time.monotonic() + 60
+    while body["state"] not in ("done", "failed") and time.monotonic() < deadline:
+        time.sleep(0.05)
+        body = c.get(f"/imports/{rec['id']}").get_json()
+    assert body["state"] == "done", body
+    assert c.get("/images/imp/huge?meta=true").get_json()["pyramid"] == {"state": "queued"}
+    assert build_pending(app) == [{"state": "ready", "levels": 5}]
+    assert c.get("/images/imp/huge?thumbnail=true").status_code == 200
+
+
+def test_url_and_zips_of_huge_images_come_from_their_pyramids(tmp_path, huge_jpeg):
+    import io
+    import zipfile
+
+    app = app_for(tmp_path, url_key="k")
+    c = app.test_client()
+    c.put("/images/set/a", data=huge_jpeg)
+    c.put("/images/set/b", data=huge_jpeg)  # same bytes, another name: a pyramid of its own
+    build_pending(app)
+    signed = c.get("/images/set/a?xsize=200&url=true").get_json()
+    got = c.get(urlsplit_path(signed["url"]))
+    assert got.status_code == 200 and got.content_type == "image/jpeg"
+    z = c.get("/images/set/?thumbnail=true")
+    assert z.status_code == 200 and z.content_type == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(z.data)) as zf:
+        assert sorted(zf.namelist()) == ["set/a.jpg", "set/b.jpg"]
+        assert all(zf.read(n).startswith(b"\xff\xd8") for n in zf.namelist())
+
+
+def urlsplit_path(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}"
