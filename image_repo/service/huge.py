@@ -16,10 +16,21 @@ if TYPE_CHECKING:
     from .images import ImageService
     from .originals import Original
 
+LOOK_FOR_PYRAMID_BYTES = 4 * 2**20
+"""With a remote cache store, originals smaller than this are derived from their bytes without
+asking for a pyramid first (unless they turn out to be beyond max_pixels): their decode costs
+less than the round trip of the question."""
 READ_WHOLE_BYTES = 32 * 2**20
 """Originals larger than this have their header read first: a huge one must not be read whole."""
 _headers: LRUCache[str, Header] = LRUCache(maxsize=4096)
 _lock = threading.Lock()
+
+
+def worth_a_look(svc: ImageService, original: Original) -> bool:
+    """Whether to ask for a pyramid before deriving from the original's bytes."""
+    if not svc.pyramids.enabled:
+        return False
+    return bool(getattr(svc.pyramids.bottom, "local", False)) or original.info.size > LOOK_FOR_PYRAMID_BYTES
 
 
 def header(svc: ImageService, original: Original) -> Header:

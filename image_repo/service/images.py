@@ -211,7 +211,7 @@ class ImageService:
         """From the pyramid when there is one; from the original's intermediate when the target fits
         in it; else from the original (keeping an intermediate). Never from a huge original."""
         max_pixels, max_output_pixels = self.settings.max_pixels, self.settings.max_output_pixels
-        pyramid = self.pyramids.source(original)
+        pyramid = self.pyramids.source(original) if huge.worth_a_look(self, original) else None
         if pyramid is None and huge.too_big_to_read(self, original):
             pyramid = self.pyramids.source(original, fresh=True)  # built a moment ago by another process?
             if pyramid is None:
