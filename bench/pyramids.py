@@ -81,7 +81,7 @@ def rss_of(cmd: list[str], **kw: Any) -> tuple[float, int, bool]:
             " r.returncode, r.stderr.decode(errors='replace')[-400:]]))")
     import json
 
-    r = subprocess.run([sys.executable, "-c", code, *cmd], capture_output=True, text=True, **kw)
+    r = subprocess.run([sys.executable, "-c", code, *cmd], capture_output=True, text=True, check=False, **kw)
     seconds, peak, status, err = json.loads(r.stdout.strip().splitlines()[-1])
     if status != 0:
         print(f"  FAILED ({status}): {' '.join(cmd[:5])}...: {err}", flush=True)
@@ -242,7 +242,7 @@ def _list(figures: list[float]) -> str:
 def _version(cli: str | None) -> str:
     if not cli:
         return ""
-    r = subprocess.run([cli, "--version"], capture_output=True, text=True)
+    r = subprocess.run([cli, "--version"], capture_output=True, text=True, check=False)
     return r.stdout.strip().replace("vips-", "")
 
 

@@ -126,7 +126,7 @@ def build(src: str, out_dir: str, key: str, *, quality: int, max_pixels: int, so
     pyvips = _vips()
     im, kind, names = open_original(src, max_pixels)
     tiff = os.path.join(out_dir, "pyramid.tif")
-    options: dict[str, Any] = dict(tile=True, tile_width=TILE, tile_height=TILE, pyramid=True, bigtiff=True)
+    options: dict[str, Any] = {"tile": True, "tile_width": TILE, "tile_height": TILE, "pyramid": True, "bigtiff": True}
     if im.format == "uchar" and kind != "channels":
         options.update(compression="jpeg", Q=quality)
     else:
@@ -180,7 +180,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quality", type=int, default=85)
     ap.add_argument("--max-pixels", type=int, required=True)
     ap.add_argument("--source-version", default="")
+    ap.add_argument("--parent", type=int, default=0, help="die with this process")
     args = ap.parse_args(argv)
+    if args.parent:
+        from .process import die_with_parent
+
+        die_with_parent(args.parent)
     try:
         built = build(args.src, args.out_dir, args.key, quality=args.quality, max_pixels=args.max_pixels,
                       source_version=args.source_version)

@@ -97,8 +97,7 @@ def _build(p: Pyramids, rec: dict[str, Any], key: str, tiff_key: str, lease: Lea
             src = os.path.join(work, "original")
             size = int(rec.get("size") or 0) or (p.store.stat(key) or _missing(key)).size
             with open(src, "wb") as f:
-                for start in range(0, size, STAGE_CHUNK):
-                    f.write(p.store.get_range(key, start, STAGE_CHUNK))
+                f.writelines(p.store.get_range(key, start, STAGE_CHUNK) for start in range(0, size, STAGE_CHUNK))
         args = [src, work, "--key", tiff_key, "--quality", str(p.settings.pyramid_jpeg_quality),
                 "--max-pixels", str(p.settings.max_pyramid_pixels), "--source-version", rec["version"]]
         p.builds_run += 1

@@ -26,23 +26,28 @@ class Outcome:
     """The child's peak resident memory, in bytes."""
 
 
-def _in_child(extra_nice: int) -> Callable[[], None]:
-    def setup() -> None:
-        os.nice(extra_nice)
-        try:  # die with the parent: a killed server leaves no build running on its own
-            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        except (OSError, AttributeError):
-            pass
-    return setup
+def die_with_parent(parent: int) -> None:
+    """In the build process: be killed when ``parent`` goes (a killed server leaves no build running)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it went before we asked
+        os._exit(1)
 
 
 def run_build(args: list[str], *, tmpdir: str, pass_fds: tuple[int, ...] = (),
               keep_going: Callable[[], bool] | None = None, check_every: float = 20.0) -> Outcome:
     """``python -m image_repo.pyramids.build ARGS``; ``keep_going()`` is asked every ``check_every``
     seconds while it runs, and a False kills it (the lease was lost)."""
-    env = {**os.environ, "TMPDIR": tmpdir, "VIPS_DISC_THRESHOLD": os.environ.get("VIPS_DISC_THRESHOLD", "100m")}
-    child = subprocess.Popen([sys.executable, "-m", "image_repo.pyramids.build", *args], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, env=env, pass_fds=pass_fds, preexec_fn=_in_child(NICE))
+    env = {**os.environ, "TMPDIR": tmpdir}  # libvips's temporary files (reduced levels past its threshold) go here
+    env.setdefault("VIPS_DISC_THRESHOLD", "100m")
+    child = subprocess.Popen([sys.executable, "-m", "image_repo.pyramids.build", *args, "--parent", str(os.getpid())],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, pass_fds=pass_fds)
+    try:  # from here, not in the child before exec: a forked copy of a threaded server must run no Python
+        os.setpriority(os.PRIO_PROCESS, child.pid, os.getpriority(os.PRIO_PROCESS, 0) + NICE)
+    except OSError:
+        pass
     output: dict[str, bytes] = {}
 
     def drain() -> None:

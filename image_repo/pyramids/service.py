@@ -33,9 +33,15 @@ log = logging.getLogger("image_repo.pyramids")
 
 POLL_SECONDS = 30.0
 """How often an idle builder looks for queued or interrupted builds."""
+INDEX_CACHE_BYTES = 64 * 2**20
+"""Tile indexes a worker keeps in memory."""
 FIRST_LOOK_SECONDS = 5.0
 MAX_ATTEMPTS = 3
 """Builds interrupted (killed, store down) this many times end as failed."""
+
+
+def _index_bytes(index: PyramidIndex) -> int:
+    return 1024 + sum(lv.offsets.nbytes + lv.counts.nbytes for lv in index.levels)
 
 
 def pyramid_key(name: str, version: str) -> str:
@@ -58,7 +64,8 @@ class Pyramids:
         self.records = Records(self.bottom)
         self.host_dir = host_dir
         self.build_dir = settings.pyramid_build_path()
-        self._indexes: LRUCache[str, PyramidIndex] = LRUCache(maxsize=256)
+        # Bounded by bytes: a 20-gigapixel image's index is ~1.2 MB, a 5000 px one's a few hundred bytes.
+        self._indexes: LRUCache[str, PyramidIndex] = LRUCache(maxsize=INDEX_CACHE_BYTES, getsizeof=_index_bytes)
         self._absent: TTLCache[str, bool] = TTLCache(maxsize=4096, ttl=5.0)
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -246,4 +253,4 @@ class Pyramids:
                 shutil.rmtree(os.path.join(self.build_dir, entry), ignore_errors=True)
 
 
-__all__ = ["LEASE_SECONDS", "Lease", "MAX_ATTEMPTS", "Pyramids", "index_key", "pyramid_key"]
+__all__ = ["LEASE_SECONDS", "MAX_ATTEMPTS", "Lease", "Pyramids", "index_key", "pyramid_key"]

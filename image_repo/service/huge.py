@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from cachetools import LRUCache
 
-from ..errors import ImageRepoError, Pending, PayloadTooLarge, UnprocessableImage
+from ..errors import ImageRepoError, PayloadTooLarge, Pending, UnprocessableImage
 from ..imaging import probe
 from ..imaging.decode import ImageInfo
 from ..pyramids.header import Header, check_huge, header_of_bytes, header_of_object

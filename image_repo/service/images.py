@@ -20,7 +20,7 @@ from ..errors import Conflict, InvalidRequest, NotConfigured, NotFound, PayloadT
 from ..host.flight import HostFlight, SingleFlight
 from ..host.limiter import Limiter
 from ..host.writes import HostWrites
-from ..imaging import DerivationSpec, Derived, derive, heap, probe, read_metadata
+from ..imaging import DerivationSpec, Derived, derive, heap, read_metadata
 from ..imaging.derive import resample_target
 from ..imaging.formats import KINDS, Kind
 from ..names import Keyed

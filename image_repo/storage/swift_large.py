@@ -186,9 +186,13 @@ def _put_large(store: SwiftStore, key: str, f: Any, size: int, ctype: str, heade
                 md5.update(chunk)
                 left -= len(chunk)
             seg = f"{prefix}{n:08d}"
-            store._call(f"PUT segment {seg!r}", lambda c: c.put_object(  # noqa: B023 - called at once
-                store.container, store.prefix + seg, contents=_Window(f, start, length), content_length=length,
-                etag=md5.hexdigest()))
+
+            def put_segment(c: Connection, seg: str = seg, start: int = start, length: int = length,
+                            etag: str = md5.hexdigest()) -> Any:
+                return c.put_object(store.container, store.prefix + seg, contents=_Window(f, start, length),
+                                    content_length=length, etag=etag)
+
+            store._call(f"PUT segment {seg!r}", put_segment)
             manifest.append({"path": f"/{store.container}/{store.prefix}{seg}", "etag": md5.hexdigest(),
                              "size_bytes": length})
         body = json.dumps(manifest).encode()

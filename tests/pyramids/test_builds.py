@@ -81,8 +81,9 @@ def test_a_huge_original_is_accepted_by_header_and_served_from_its_pyramid(tmp_p
     assert thumb.status_code == 200 and thumb.content_type == "image/jpeg"
     sized = c.get("/images/maps/huge?xsize=1000&kind=png")
     assert sized.status_code == 200 and sized.content_type == "image/png"
-    from PIL import Image
     import io
+
+    from PIL import Image
     with Image.open(io.BytesIO(sized.data)) as im:
         assert im.size == (1000, 1000 * H // W)
         got = np.asarray(im.convert("RGB")).astype(int)
@@ -114,8 +115,9 @@ def test_a_replaced_original_never_serves_its_old_tiles(tmp_path, huge_jpeg):
     build_pending(app)
     tile = svc.pyramids.source(new).stored_tile(0, 0, 0)
     assert tile is not None and tile != old_tile
-    from PIL import Image
     import io
+
+    from PIL import Image
     with Image.open(io.BytesIO(tile)) as a, Image.open(io.BytesIO(old_tile)) as b:
         assert np.abs(np.asarray(a).astype(int) + np.asarray(b).astype(int) - 255).mean() < 4
 

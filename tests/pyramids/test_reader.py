@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -41,7 +42,7 @@ def built(tmp_path, kind: str, ext: str = ".jpg") -> tuple[PyramidReader, Counti
         out = tmp_path / "out"
         out.mkdir()
         result = build(str(src), str(out), "p.tif", quality=90, max_pixels=10**9)
-        _BUILT[kind] = (open(result.index, "rb").read(), open(result.tiff, "rb").read())
+        _BUILT[kind] = (Path(result.index).read_bytes(), Path(result.tiff).read_bytes())
     index_blob, tiff = _BUILT[kind]
     store = CountingStore()
     store.put("p.tif", tiff)
