@@ -72,6 +72,10 @@ def run(p: Pyramids, rec: dict[str, Any]) -> dict[str, Any]:
     except StorageUnavailable as e:
         _interrupted(p, rec, f"store unavailable: {e.message}", MAX_ATTEMPTS)
         raise
+    except Exception as e:  # a full build disk, a bug: retried like an interruption, then failed
+        log.exception("pyramid of %s: build failed", name)
+        _interrupted(p, rec, f"internal error: {type(e).__name__}: {e}", MAX_ATTEMPTS)
+        return p.status_of(rec)
     finally:
         try:
             lease.release()
