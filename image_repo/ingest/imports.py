@@ -20,7 +20,6 @@ import logging
 import os
 import re
 import secrets
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -29,6 +28,7 @@ from typing import Any
 
 from .. import names
 from ..errors import Conflict, ImageRepoError, InvalidRequest, NotConfigured, NotFound, PayloadTooLarge
+from ..host.owners import owner, owner_gone
 from ..imaging.spec import parse_query
 from ..pyramids.header import check_huge, header_of_file
 from ..service import huge
@@ -53,25 +53,6 @@ def record_key(import_id: str) -> str:
 
 def staging_key(import_id: str) -> str:
     return f"{PREFIX}{import_id}.data"
-
-
-def _owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _owner_gone(owner: str) -> bool:
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    if int(pid) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 class ImportService:
@@ -183,7 +164,7 @@ class ImportService:
         """The client sent the bytes: verify and place them (in the background), waiting up to ``wait`` s."""
         rec = self.get(import_id)
         if rec["state"] == "created":
-            rec.update(state="uploaded", owner=_owner())  # owned: no other worker takes it over while it lives
+            rec.update(state="uploaded", owner=owner())  # owned: no other worker takes it over while it lives
             self.save(rec)
         if rec["state"] in ("done", "failed"):
             return rec
@@ -212,7 +193,7 @@ class ImportService:
             if rec["id"] in self._running:
                 return False
         owner = rec.get("owner")
-        return not owner or _owner_gone(owner) or time.time() - rec.get("updated", 0) > STALL
+        return not owner or owner_gone(owner) or time.time() - rec.get("updated", 0) > STALL
 
     def _start(self, import_id: str) -> Future[None] | None:
         with self._lock:
@@ -244,7 +225,7 @@ class ImportService:
         rec = self.load(import_id)
         if rec["state"] in ("done", "failed", "created"):
             return
-        rec.update(state="processing", owner=_owner())
+        rec.update(state="processing", owner=owner())
         self.save(rec)
         try:
             key = self._verify_and_place(rec)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ImageRepoError, NotFound, StorageUnavailable
+from ..host.owners import owner
 from ..storage.base import content_version
 from ..storage.large import RangeFile, put_file
 from ..storage.swift_large import segment_prefix
@@ -25,7 +26,7 @@ from .build import EXIT_BAD_IMAGE, PERCENTILES, STATS_PIXELS
 from .index import NotUsable, PyramidIndex, index_tiff, with_stats
 from .process import run_build
 from .reader import PyramidReader
-from .state import LEASE_SECONDS, Lease, owner
+from .state import LEASE_SECONDS, Lease
 
 if TYPE_CHECKING:
     from .service import Pyramids

@@ -24,10 +24,11 @@ from filelock import FileLock, Timeout
 from .. import names
 from ..config.settings import Settings
 from ..errors import NotFound, StorageUnavailable
+from ..host.owners import owner, owner_gone
 from ..storage.base import ObjectInfo, ObjectStore, content_version
 from .index import FORMAT_VERSION, PyramidIndex
 from .reader import PyramidReader
-from .state import LEASE_SECONDS, Lease, Records, build_id, live_lease, owner
+from .state import LEASE_SECONDS, Lease, Records, build_id, live_lease
 
 log = logging.getLogger("image_repo.pyramids")
 
@@ -240,8 +241,6 @@ class Pyramids:
 
     def clean_build_dirs(self) -> None:
         """Remove build directories left by processes of this host that are gone (a kill -9)."""
-        from .state import owner_gone
-
         try:
             entries = os.listdir(self.build_dir)
         except FileNotFoundError:

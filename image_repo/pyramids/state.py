@@ -17,13 +17,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import secrets
-import socket
 import time
 from typing import Any
 
 from ..errors import NotFound, StorageUnavailable
+from ..host.owners import owner, owner_gone
 from ..storage.base import ObjectStore
 from ..storage.large import create_if_absent
 
@@ -37,24 +36,6 @@ Record = dict[str, Any]
 
 def build_id(name: str, version: str) -> str:
     return hashlib.sha256(f"{name}\n{version}".encode()).hexdigest()[:40]
-
-
-def owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def owner_gone(who: str) -> bool:
-    """True when ``who`` (host:pid) is a process of this host that no longer exists."""
-    host, _, pid = who.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 class Records:

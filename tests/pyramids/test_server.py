@@ -25,10 +25,16 @@ def wait_for_state(url: str, states: set[str], seconds: float = 120) -> dict:
         time.sleep(0.2)
 
 
-def test_an_upload_is_built_in_the_background_and_served(tmp_path):
+def huge_server(tmp_path, builders: int):
+    """A server (to enter) where a 6000 x 2000 upload is beyond max_pixels, and that upload's bytes."""
     data = write_pattern(tmp_path / "huge.jpg", 6000, 2000, "rgb").read_bytes()
-    config = {"data_dir": str(tmp_path / "data"), "max_pixels": 4_000_000, "pyramid_builders": 1}
-    with running_server(config, tmp_path / "server") as server:
+    config = {"data_dir": str(tmp_path / "data"), "max_pixels": 4_000_000, "pyramid_builders": builders}
+    return running_server(config, tmp_path / "server"), data
+
+
+def test_an_upload_is_built_in_the_background_and_served(tmp_path):
+    serving, data = huge_server(tmp_path, builders=1)
+    with serving as server:
         url = f"{server.url}/images/pano"
         assert requests.put(url, data=data, timeout=30).status_code == 201
         pyramid = wait_for_state(url, {"ready", "failed"})
@@ -40,9 +46,8 @@ def test_an_upload_is_built_in_the_background_and_served(tmp_path):
 
 
 def test_without_builders_a_huge_image_is_503_until_the_cli_builds_it(tmp_path):
-    data = write_pattern(tmp_path / "huge.jpg", 6000, 2000, "rgb").read_bytes()
-    config = {"data_dir": str(tmp_path / "data"), "max_pixels": 4_000_000, "pyramid_builders": 0}
-    with running_server(config, tmp_path / "server") as server:
+    serving, data = huge_server(tmp_path, builders=0)
+    with serving as server:
         url = f"{server.url}/images/maps/a"
         assert requests.put(url, data=data, timeout=30).status_code == 201
         assert requests.put(f"{server.url}/images/maps/small", data=write_pattern(
