@@ -81,3 +81,22 @@ def test_a_200_megapixel_pyramid_on_swift(tmp_path, big_jpeg, swift_settings, sw
     version = svc.get_original("plates/big").version
     assert len(list(swift_store.list(segment_prefix(pyramid_key("plates/big", version))))) >= 2
     assert app.test_client().get("/images/plates/big?xsize=400").status_code == 200
+
+
+def test_a_pyramidal_original_on_swift_is_indexed_by_ranged_reads(tmp_path, swift_settings, swift_store):
+    import pyvips
+
+    src = write_pattern(tmp_path / "s.png", 5000, 3000, "rgb")
+    pyr = tmp_path / "pyr.tif"
+    pyvips.Image.new_from_file(str(src)).tiffsave(str(pyr), tile=True, tile_width=512, tile_height=512,
+                                                  pyramid=True, compression="jpeg", Q=90, bigtiff=True)
+    swift_settings.data_dir = str(tmp_path / "data")
+    app = create_app(swift_settings, store=swift_store, cache_store=swift_store, start_builders=False)
+    assert app.test_client().put("/images/scan.tif", data=pyr.read_bytes()).status_code == 201
+    svc = app.extensions["image_repo"]
+    assert [svc.pyramids.build(rec)["state"] for rec in svc.pyramids.pending()] == ["ready"]
+    assert svc.pyramids.builds_run == 0
+    source = svc.pyramids.source(svc.get_original("scan"))
+    assert source is not None and source.index.in_original
+    box = source.region(0, 4700, 2800, 300, 200)
+    assert np.abs(box.astype(int) - pattern_pixels(4700, 2800, 300, 200, 5000, 3000).astype(int)).mean() < 3

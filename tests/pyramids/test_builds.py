@@ -269,3 +269,16 @@ def urlsplit_path(url: str) -> str:
 
     parts = urlsplit(url)
     return f"{parts.path}?{parts.query}"
+
+
+def test_deleting_the_original_drops_its_pyramid(tmp_path, huge_jpeg):
+    cache = FileStore(str(tmp_path / "cache"), fsync=False)
+    app = app_for(tmp_path, cache=cache)
+    c = app.test_client()
+    c.put("/images/gone", data=huge_jpeg)
+    build_pending(app)
+    version = app.extensions["image_repo"].get_original("gone").version
+    assert cache.stat(pyramid_key("gone", version)) is not None
+    assert c.delete("/images/gone").status_code == 204
+    assert cache.stat(pyramid_key("gone", version)) is None and cache.stat(index_key("gone", version)) is None
+    assert c.get("/images/gone?thumbnail=true").status_code == 404
