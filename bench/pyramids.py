@@ -184,15 +184,18 @@ def main() -> None:
         for _ in range(args.rounds):
             repo.drop_pyramids()
             seconds, peak, ok = repo.build(kind)
+            print(f"  {kind}: ours {seconds:.1f} s, peak RSS {peak / 2**20:.0f} MB", flush=True)
             if ok:
                 ours.append(seconds)
                 peaks.append(peak)
             dst = OUT / "peer.tif"
             if cli_vips:
                 seconds, _, ok = rss_of([cli_vips, "tiffsave", f"{src}[access=sequential]", str(dst), *peer_options(kind)])
+                print(f"  {kind}: vips CLI {seconds:.1f} s", flush=True)
                 if ok:
                     cli.append(seconds)
             seconds, _, ok = rss_of(pyvips_peer(src, dst, kind))
+            print(f"  {kind}: pyvips-binary libvips {seconds:.1f} s", flush=True)
             if ok:
                 lib.append(seconds)
             dst.unlink(missing_ok=True)
