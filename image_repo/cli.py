@@ -241,7 +241,7 @@ def pyramids_build(ctx: click.Context, names: tuple[str, ...], all_: bool, paral
 
     if bool(names) == all_:
         raise click.UsageError("give image names, or --all")
-    app = create_app(cli_settings(ctx), start_builders=False)
+    app = create_app(cli_settings(ctx))
     failed = run_batch(app.extensions["image_repo"], list(names), all_, parallel)
     ctx.exit(1 if failed else 0)
 

@@ -198,6 +198,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _peak_rss() -> int:
+    """This process's peak resident memory: VmHWM, which exec resets (ru_maxrss keeps the forking
+    parent's high-water mark across exec, so a build started by a big worker would report the worker's)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -205,6 +205,7 @@ class Pyramids:
 
     def _loop(self) -> None:
         wait = FIRST_LOOK_SECONDS  # the first look (for builds a stopped server left) stays out of startup
+        failing = False
         while not self._stop.is_set():
             self._wake.wait(wait)
             wait = POLL_SECONDS
@@ -223,9 +224,13 @@ class Pyramids:
                     finally:
                         slot.release()
             except StorageUnavailable as e:
-                log.warning("pyramid builder: %s", e.message)
+                # Once per outage, not every POLL_SECONDS while the store is away.
+                (log.debug if failing else log.warning)("pyramid builder: %s", e.message)
+                failing = True
+                continue
             except Exception:
                 log.exception("pyramid builder failed")
+            failing = False
 
     def _slot(self) -> FileLock | None:
         """One of the host's ``pyramid_builders`` build slots, or None when all are taken."""

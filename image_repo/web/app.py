@@ -30,11 +30,12 @@ class AnyPathConverter(PathConverter):
 
 def create_app(
     settings: Settings | None = None, *, store: ObjectStore | None = None, cache_store: ObjectStore | None = None,
-    start_builders: bool = True,
+    start_builders: bool = False,
 ) -> Flask:
     """The application for ``settings``; ``store``/``cache_store`` replace the configured ones (tests).
 
-    ``start_builders``: run pyramid builds in the background of this process (not for the CLI's own use)."""
+    ``start_builders``: run pyramid builds in the background of this process: what a serving
+    process does (web/server.py, web/wsgi.py); an app made for a test or a command builds only when asked."""
     settings = settings or Settings()
     app = Flask("image_repo")
     app.url_map.converters["path"] = AnyPathConverter

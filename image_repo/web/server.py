@@ -135,7 +135,7 @@ class ImageRepoApplication(BaseApplication):
     def load(self) -> Any:
         from .app import create_app
 
-        return create_app(self.settings)
+        return create_app(self.settings, start_builders=True)
 
 
 def serve(settings: Settings, log_file: str | None = None, access_log: bool = True) -> None:

@@ -8,4 +8,4 @@ from __future__ import annotations
 from ..config.settings import load_settings_from_environment
 from .app import create_app
 
-app = create_app(load_settings_from_environment())
+app = create_app(load_settings_from_environment(), start_builders=True)
