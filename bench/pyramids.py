@@ -9,7 +9,7 @@
    record, the libvips child at low priority, the index, the move into the file cache store),
    and, on the same file, ``vips tiffsave --tile --pyramid`` with the same tiles and coding
    (the Debian CLI when installed, and the pyvips-binary libvips we use, in its own process),
-   alternating, ``--rounds`` times each; the ratio of medians is reported with every round's
+   at the same nice value as our build process, alternating, ``--rounds`` times each; the ratio of medians is reported with every round's
    figure so the noise shows. Peak RSS is the whole build's: the CLI process and its child.
 3. Times the 1 GP JPEG's thumbnail once its pyramid exists, cold: a new application each time
    (no tile index in memory), a new size each time (no cached derivative), counting every read
@@ -88,6 +88,11 @@ def rss_of(cmd: list[str], **kw: Any) -> tuple[float, int, bool]:
     return float(seconds), int(peak), status == 0
 
 
+NICE = ["nice", "-n", "10"]
+"""Our builds run at nice +10 (pyramids/process.py): the peers run at the same, or a busy machine
+would measure the priority, not the work."""
+
+
 def peer_options(kind: str) -> list[str]:
     coding = ["--compression", "jpeg", "--Q", "85"] if kind == "jpeg" else \
         ["--compression", "deflate", "--predictor", "horizontal", "--level", "1"]
@@ -120,9 +125,8 @@ class Repo:
         target.parent.mkdir(parents=True, exist_ok=True)
         os.link(src, target)  # as an upload leaves it: the bytes at <name>.<ext>
 
-    def drop_pyramids(self) -> None:
-        shutil.rmtree(self.root / "cache", ignore_errors=True)
-        shutil.rmtree(self.root / "data" / "pyramid_builds", ignore_errors=True)
+    def drop_pyramid(self, name: str) -> None:
+        shutil.rmtree(self.root / "cache" / name, ignore_errors=True)
 
     def build(self, name: str) -> tuple[float, int, bool]:
         return rss_of([sys.executable, "-m", "image_repo", "-q", "-y", str(self.config), "pyramids", "build", name])
@@ -182,7 +186,7 @@ def main() -> None:
         cli: list[float] = []
         lib: list[float] = []
         for _ in range(args.rounds):
-            repo.drop_pyramids()
+            repo.drop_pyramid(kind)
             seconds, peak, ok = repo.build(kind)
             print(f"  {kind}: ours {seconds:.1f} s, peak RSS {peak / 2**20:.0f} MB", flush=True)
             if ok:
@@ -190,11 +194,11 @@ def main() -> None:
                 peaks.append(peak)
             dst = OUT / "peer.tif"
             if cli_vips:
-                seconds, _, ok = rss_of([cli_vips, "tiffsave", f"{src}[access=sequential]", str(dst), *peer_options(kind)])
+                seconds, _, ok = rss_of([*NICE, cli_vips, "tiffsave", f"{src}[access=sequential]", str(dst), *peer_options(kind)])
                 print(f"  {kind}: vips CLI {seconds:.1f} s", flush=True)
                 if ok:
                     cli.append(seconds)
-            seconds, _, ok = rss_of(pyvips_peer(src, dst, kind))
+            seconds, _, ok = rss_of([*NICE, *pyvips_peer(src, dst, kind)])
             print(f"  {kind}: pyvips-binary libvips {seconds:.1f} s", flush=True)
             if ok:
                 lib.append(seconds)
@@ -218,8 +222,7 @@ def main() -> None:
         verdicts.append(verdict)
         rows.append((f"peak RSS, build {kind} (CLI + build child)", f"{peak / 2**20:.0f} MB", "", "", "<= 1024 MB",
                      verdict))
-    repo.drop_pyramids()
-    ok = repo.build("jpeg")[2]
+    ok = (repo.root / "cache" / "jpeg").exists()  # the last round's pyramid
     times, reads = cold_thumbnails(repo, "jpeg", args.thumbnails) if ok else ([float("nan")], -1)
     p50 = statistics.median(times)
     verdict = "PASS" if p50 <= 50 and reads == 0 else "FAIL"
