@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Pyramid builds and cold thumbnails of gigapixel images, against libvips itself: one command,
-``python bench/pyramids.py`` (~6-12 minutes on 2 cores; ``--pixels 2.5e8`` for ~2).
+``python bench/pyramids.py`` (seven 1 GP builds: ~25 minutes on the shared 2-core machine, plus
+~15 for the first run's originals, 2 GB; ``--pixels 2.5e8`` for a quick look).
 
 1. Generates (streamed by libvips, under bench/out/pyramids/, kept between runs) a 1 GP RGB
    JPEG q90 and a 1 GP 16-bit grey TIFF (deflate, striped), both a pattern with noise so that
