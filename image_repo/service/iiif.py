@@ -23,7 +23,7 @@ from ..iiif import ImageRequest, Resolved, check_quality
 from ..imaging.formats import KINDS
 from ..imaging.intermediate import Intermediate
 from ..pyramids.source import TiledSource
-from . import tiles
+from . import huge, tiles
 from .whole import Described, WholeImageSource, describe, whole_info
 
 if TYPE_CHECKING:
@@ -46,12 +46,17 @@ class IIIFImages:
         self._lock = threading.Lock()
 
     def source(self, original: Original) -> TiledSource:
-        """The original's ready pyramid, else a whole-image source over the original."""
-        pyramids = getattr(self.service, "pyramids", None)
-        if pyramids is not None:
-            found: TiledSource | None = pyramids.source(original)
-            if found is not None:
-                return found
+        """The original's ready pyramid, else a whole-image source over the original; an original
+        beyond max_pixels waits for its pyramid (503 with Retry-After, or 422 when it failed)."""
+        svc, pyramids = self.service, self.service.pyramids
+        found: TiledSource | None = pyramids.source(original)
+        if found is not None:
+            return found
+        if pyramids.enabled and (huge.too_big_to_read(svc, original) or huge.is_huge(svc, original)):
+            found = pyramids.source(original, fresh=True)  # built a moment ago by another process?
+            if found is None:
+                raise huge.pending(svc, original)
+            return found
         return self.whole(original)
 
     def whole(self, original: Original) -> WholeImageSource:

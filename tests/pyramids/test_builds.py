@@ -282,3 +282,21 @@ def test_deleting_the_original_drops_its_pyramid(tmp_path, huge_jpeg):
     assert c.delete("/images/gone").status_code == 204
     assert cache.stat(pyramid_key("gone", version)) is None and cache.stat(index_key("gone", version)) is None
     assert c.get("/images/gone?thumbnail=true").status_code == 404
+
+
+def test_iiif_of_a_huge_image_waits_for_its_pyramid_then_serves_its_tiles(tmp_path, huge_jpeg):
+    app = app_for(tmp_path)
+    c = app.test_client()
+    c.put("/images/iiif/huge", data=huge_jpeg)
+    waiting = c.get("/iiif/3/iiif%2Fhuge/info.json")
+    assert waiting.status_code == 503 and waiting.headers["Retry-After"] == "30"
+    build_pending(app)
+    info = c.get("/iiif/3/iiif%2Fhuge/info.json")
+    assert info.status_code == 200, info.get_data()[:300]
+    body = info.get_json()
+    assert (body["width"], body["height"]) == (W, H)
+    assert body["tiles"][0]["width"] == 512 and body["tiles"][0]["scaleFactors"][:3] == [1, 2, 4]
+    tile = c.get("/iiif/3/iiif%2Fhuge/512,0,512,512/512,/0/default.jpg")
+    assert tile.status_code == 200 and tile.data.startswith(b"\xff\xd8")
+    svc = app.extensions["image_repo"]
+    assert tile.data == svc.pyramids.source(svc.get_original("iiif/huge")).stored_tile(0, 1, 0)  # as stored
