@@ -52,7 +52,7 @@ def ask(port: int, workers: list[int]) -> tuple[int | None, dict[str, Any]]:
     """One GET /metrics: (the worker that answered, or None if unknowable; the JSON)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        conn.request("GET", "/metrics")  # HTTP/1.1 keep-alive: the worker keeps the socket a while
+        conn.request("GET", "/metrics", headers={"Accept": "application/json"})  # HTTP/1.1 keep-alive: the worker keeps the socket a while
         resp = conn.getresponse()
         body = json.loads(resp.read())
         pid = body.get("pid") if isinstance(body, dict) else None

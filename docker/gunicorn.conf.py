@@ -6,9 +6,10 @@ image_repo/web/server.py; this file is for running the WSGI module under a plain
 ``IMAGE_REPO_*`` variables, exactly as for ``image_repo``.
 """
 from image_repo.config.settings import load_settings_from_environment
-from image_repo.web.server import DEFAULTS, gunicorn_options
+from image_repo.web.server import DEFAULTS, gunicorn_options, prepare_metrics
 
-_options = gunicorn_options(load_settings_from_environment())
+_settings = load_settings_from_environment()
+_options = gunicorn_options(_settings)
 
 # HOST:PORT from the bind setting (IMAGE_REPO_BIND), so both ways of starting agree.
 bind = _options["bind"]
@@ -45,3 +46,9 @@ proc_name = DEFAULTS["proc_name"]
 post_worker_init = DEFAULTS["post_worker_init"]
 # No per-user control socket: servers sharing a host would fight over its one path.
 control_socket_disable = DEFAULTS["control_socket_disable"]
+# Count every request into /metrics, and write the access line as text or JSON (access_log_json).
+logger_class = _options["logger_class"]
+# The workers keep their figures in one directory, made (or emptied) here in the master before
+# any worker starts; a dead worker's live gauges are dropped; a directory made here goes at exit.
+on_exit = prepare_metrics(_settings)
+child_exit = DEFAULTS["child_exit"]

@@ -57,7 +57,7 @@ class DiskCache:
         self.max_bytes = max_bytes
         self.max_item_bytes = min(max_item_bytes or max(max_bytes // 4, 1), max_bytes)
         self.low_water = int(max_bytes * low_water)
-        self.counters = Counters()
+        self.counters = Counters("disk", ("evictions",))
         self.enabled = True
         self._tlock = threading.Lock()  # FileLock(thread_local=False) does not exclude threads
         self._usage_path = os.path.join(self.path, ".usage")

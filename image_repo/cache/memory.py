@@ -40,7 +40,7 @@ class MemoryCache(MemoryStore):
         super().__init__(url)
         self.max_bytes = max_bytes
         self.max_item_bytes = min(max_item_bytes or max_bytes, max_bytes)
-        self.counters = Counters()
+        self.counters = Counters("memory", ("evictions",))
         self._objects = _CountingLRU(max(max_bytes, 1), _entry_size, lambda: self.counters.add("evictions"))
 
     def get_with_info(self, key: str) -> tuple[bytes, ObjectInfo]:

@@ -36,7 +36,9 @@ class TieredStore:
         self.levels: list[ObjectStore] = list(levels)
         self.bottom = self.levels[-1]
         self.url = "tiered:" + "|".join(level.url for level in self.levels)
-        self._counters = [Counters() for _ in self.levels]
+        # Hits, misses, writes and errors of each level as this stack sees them; evictions are the levels' own.
+        self._counters = [Counters(level_name(level, level is self.bottom), ("hits", "misses", "puts", "errors"))
+                          for level in self.levels]
         # A local bottom level costs no more than the disk cache: write it before answering,
         # so another worker of the host finds the result there as soon as our lock is released.
         self._behind = not getattr(self.bottom, "local", False)
@@ -305,6 +307,17 @@ class TieredStore:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self._behind_workers, thread_name_prefix="image_repo-put-behind")
             return self._pool
+
+
+def level_name(level: ObjectStore, bottom: bool) -> str:
+    """The ``level`` label of a cache level's figures: memory, disk or store (the cache store)."""
+    if bottom:
+        return "store"
+    if isinstance(level, MemoryCache):
+        return "memory"
+    if isinstance(level, DiskCache):
+        return "disk"
+    return type(level).__name__.lower()
 
 
 def build_cache(settings: Settings, cache_store: ObjectStore) -> TieredStore:

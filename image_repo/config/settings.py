@@ -101,6 +101,8 @@ class Settings:
     workers: int = setting(0, "Gunicorn worker processes; 0 means one per core.")
     threads: int = setting(4, "Threads per worker.")
     log_level: str = setting("info", "Log level: debug, info, warning, error, critical.")
+    access_log_json: bool = setting(False, "Write the access log as one JSON object per line (time, remote, method, uri, route, status, bytes, duration_ms, cache, referer, user_agent, pid) instead of Gunicorn's text line.")
+    metrics_dir: str = setting("", "Directory where the Gunicorn workers keep the figures /metrics sums (prometheus_client's multiprocess mode); its *.db files are removed at start. Empty means a new private directory on /dev/shm, removed at exit.")
     repository_base_pathname: str = setting("images", "URL prefix of the image routes.")
     default_kind: str = setting("jpg", "Output format when a request names none: jpg, png, tif, bmp, gif, webp, avif, jp2.")
     thumbnail_default_size: list[int] = setting([50, 50], "Thumbnail box [width, height] when no size is given.")

@@ -23,6 +23,7 @@ from ..host.writes import HostWrites
 from ..imaging import DerivationSpec, Derived, derive, heap, read_metadata
 from ..imaging.derive import resample_target
 from ..imaging.formats import KINDS, Kind
+from ..metrics.figures import DERIVATION_SECONDS, EVENTS
 from ..names import Keyed
 from ..pyramids.derive import derive_from_source
 from ..pyramids.service import Pyramids
@@ -93,6 +94,10 @@ class ImageService:
         with self._counter_lock:
             for counter in counters:
                 self._counters[counter] += 1
+        for counter in counters:
+            exported = EVENTS.get(counter)
+            if exported is not None:
+                exported.inc()
 
     _count = count
 
@@ -183,7 +188,8 @@ class ImageService:
 
     def _make(self, original: Original, key: str, content_type: str, make: Callable[[], bytes], local_only: bool) -> bytes:
         """Make, count and cache one derived image."""
-        data = make()
+        with DERIVATION_SECONDS.time():  # the wait for a derivation slot included: what the request waited
+            data = make()
         self._count("derivations")
         metadata = {"source-version": original.version[:128]}
         try:

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 
 from ..errors import ConfigError, Conflict, InvalidRequest, NotFound, StorageUnavailable
+from ..metrics.figures import store_error
 from .base import ObjectInfo, check_metadata, guess_content_type, sha256_hex
 from .fileio import (
     DIR_FLAGS,
@@ -83,6 +84,7 @@ class FileStore(FileStreams):
         except OSError as e:
             if e.errno == errno.ENAMETOOLONG:
                 raise InvalidRequest(f"object key {key!r}: a segment is too long for the file store") from None
+            store_error("file")
             raise StorageUnavailable(f"file store: cannot {op} {key!r}: {e.strerror or e}") from None
 
     def _open_root(self, create: bool) -> int:

@@ -27,6 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..config.settings import S3Settings
 from ..errors import ConfigError, ImageRepoError, InvalidRequest, NotFound, StorageUnavailable
+from ..metrics.figures import store_error
 from ..names import parse_original_key
 from .base import ObjectInfo, check_key, check_metadata, check_range, guess_content_type, sha256_hex
 from .fileio import file_sha256
@@ -97,9 +98,11 @@ def translate_error(e: Exception, what: str) -> ImageRepoError:
         code, status = _code(e), int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
         if code in _MISSING or status == 404:
             return NotFound(f"{what}: not found")
+        store_error("s3")
         if code in _AUTH or status in (401, 403):
             return StorageUnavailable(f"{what}: access denied ({code or status}); check the S3 credentials")
         return StorageUnavailable(f"{what}: S3 answered {status} {code}".rstrip())
+    store_error("s3")
     return StorageUnavailable(f"{what}: {type(e).__name__}: {e}")
 
 

@@ -19,6 +19,7 @@ from swiftclient.utils import generate_temp_url
 
 from ..config.settings import _SWIFT_ENV, _SWIFT_V1_ENV, Settings, SwiftSettings
 from ..errors import ConfigError, ImageRepoError, InvalidRequest, NotFound, PayloadTooLarge, StorageUnavailable
+from ..metrics.figures import store_error
 from . import swift_large
 from .base import ObjectInfo, check_key, check_metadata, guess_content_type, sha256_hex
 
@@ -116,12 +117,15 @@ def _run(conn: Connection, what: str, fn: Callable[[Connection], T], secrets: li
     except ClientException as e:
         if e.http_status is not None:
             cls, why = _STATUS.get(e.http_status, (StorageUnavailable, f"{e.http_status} {e.http_reason or ''}"))
+            if cls is StorageUnavailable:
+                store_error("swift")
             raise cls(f"swift {what}: {why}".rstrip()) from None
         detail = str(e.msg)  # raised by swiftclient itself: bad auth options, no keystoneclient...
     except (requests.exceptions.RequestException, OSError) as e:
         detail = f"{type(e).__name__}: {e}"
     for secret in (s for s in secrets if len(s) >= 4):  # a one-letter "secret" would only garble it
         detail = detail.replace(secret, "***")
+    store_error("swift")
     raise StorageUnavailable(f"swift {what}: {detail}") from None
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import atexit
 
-from flask import Flask
+from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import PathConverter
 
@@ -15,6 +15,7 @@ from ..service.images import ImageService
 from ..storage.base import ObjectStore
 from ..storage.filesystem import FileStore
 from ..storage.registry import open_store
+from ..metrics import ROUTE
 from . import cors
 from .fastpath import FastPath
 
@@ -26,6 +27,12 @@ class AnyPathConverter(PathConverter):
     """A path that may hold any character, so a name with a newline gets a 400 saying why, not a 404."""
 
     regex = r"(?s:[^/].*?)"
+
+
+def _name_route() -> None:
+    """Name the request's route (its rule, or None if none matched) for the access hook's figures."""
+    rule = request.url_rule
+    request.environ[ROUTE] = rule.rule if rule is not None else None
 
 
 def create_app(
@@ -59,6 +66,7 @@ def create_app(
         service.pyramids.start()  # background builds: queued ones, and any a stopped server left
         atexit.register(service.pyramids.close)
 
+    app.before_request(_name_route)
     errors.register(app)
     # First: preflights are answered before any token check.
     allowed = cors.install(app, settings.cors_origins)

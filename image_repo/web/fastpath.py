@@ -29,6 +29,8 @@ from werkzeug.http import parse_etags
 from .. import names
 from ..api.negotiation import negotiated_kind
 from ..cache.memory import MemoryCache
+from ..metrics import ROUTE
+from ..metrics.figures import cache_counters
 from ..errors import ImageRepoError, NotFound
 from ..imaging.formats import KINDS, Kind, split_extension
 from ..imaging.spec import DerivationSpec, parse_query
@@ -70,6 +72,8 @@ class FastPath:
         self.service = service
         settings = service.settings
         self.prefix = "/" + settings.repository_base_pathname.strip("/") + "/"
+        self.route = self.prefix + "<path:path>"  # the rule of api/images.one, as Flask would name it
+        self._memory_hits = cache_counters("memory", ("hits",))["hits"]
         levels = getattr(service.cache, "levels", [service.cache])
         self.memory: MemoryCache | None = levels[0] if isinstance(levels[0], MemoryCache) else None
         self.cache_control = settings.cache_control
@@ -90,6 +94,7 @@ class FastPath:
                 answer = self._answer(environ, path[len(self.prefix):])
                 if answer is not None:
                     status, headers, body = answer
+                    environ[ROUTE] = self.route
                     start_response(status, headers)
                     return [body] if body and method == "GET" else []
         return self.app(environ, start_response)
@@ -143,6 +148,7 @@ class FastPath:
         except NotFound:
             return None
         self.service.count("cache_hits", "fast_hits")
+        self._memory_hits.inc()  # the level's own hit (TieredStore, which counts the others, is not asked)
         headers += [
             ("X-Image-Repo-Cache", "hit"),
             ("Content-Type", KINDS[spec.kind].content_type),

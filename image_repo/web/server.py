@@ -12,6 +12,7 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 from ..config.settings import Settings
+from ..metrics import multiproc
 
 LINE_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
 ACCESS_FORMAT = '%(h)s %(t)s "%(r)s" %(s)s %(B)s %(M)sms "%(f)s" "%(a)s"'
@@ -63,7 +64,16 @@ def freeze_after_load(worker: Any) -> None:
     gc.freeze()
 
 
+def forget_worker(server: Any, worker: Any) -> None:
+    """Gunicorn's child_exit hook (in the master): the dead worker's live gauges leave /metrics."""
+    multiproc.worker_exited(worker.pid)
+
+
 DEFAULTS["post_worker_init"] = freeze_after_load
+DEFAULTS["child_exit"] = forget_worker
+# Counts every request into /metrics (Gunicorn's access hook sees fast-path answers too).
+DEFAULTS["logger_class"] = "image_repo.web.accesslog.AccessLogger"
+JSON_LOGGER = "image_repo.web.accesslog.JsonAccessLogger"
 
 
 def _worker_tmp_dir() -> str | None:
@@ -116,7 +126,23 @@ def gunicorn_options(settings: Settings, log_file: str | None = None, access_log
         logconfig_dict=logging_config(settings.log_level, log_file, access_log),
         worker_tmp_dir=_worker_tmp_dir(),
     )
+    if settings.access_log_json:
+        options["logger_class"] = JSON_LOGGER
     return options
+
+
+def prepare_metrics(settings: Settings) -> Any:
+    """In the master, before any worker: the workers' shared figures directory, emptied.
+
+    Returns Gunicorn's on_exit hook, which removes the directory if it was made here.
+    """
+    directory, made = multiproc.prepare(settings.metrics_dir)
+
+    def on_exit(server: Any) -> None:
+        if made:
+            multiproc.remove(directory)
+
+    return on_exit
 
 
 class ImageRepoApplication(BaseApplication):
@@ -140,4 +166,6 @@ class ImageRepoApplication(BaseApplication):
 
 def serve(settings: Settings, log_file: str | None = None, access_log: bool = True) -> None:
     """Serve until Gunicorn is told to stop (SIGTERM/SIGINT); exits the process on failure."""
-    ImageRepoApplication(settings, gunicorn_options(settings, log_file, access_log)).run()
+    options = gunicorn_options(settings, log_file, access_log)
+    options["on_exit"] = prepare_metrics(settings)
+    ImageRepoApplication(settings, options).run()

@@ -82,7 +82,8 @@ def test_16_identical_new_requests_to_2_workers_derive_once(tmp_path):
         def per_worker() -> dict[int, int]:
             seen: dict[int, int] = {}
             for _ in range(400):
-                body = requests.get(server.url + "/metrics", headers={"Connection": "close"}, timeout=10).json()
+                body = requests.get(server.url + "/metrics", headers={"Connection": "close", "Accept": "application/json"},
+                                timeout=10).json()
                 seen[body["pid"]] = body["counters"]["derivations"]
                 if len(seen) == 2:
                     break

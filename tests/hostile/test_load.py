@@ -150,7 +150,7 @@ def test_mixed_load_has_no_5xx_bounded_memory_and_loses_nothing(tmp_path):
 
         # Every cache level under its cap, in every worker that answers.
         for _ in range(6):
-            levels = requests.get(server.url + "/metrics", timeout=10).json()["cache"]["levels"]
+            levels = requests.get(server.url + "/metrics", headers={"Accept": "application/json"}, timeout=10).json()["cache"]["levels"]
             for level in levels:
                 if level["type"] in ("MemoryCache", "DiskCache"):
                     assert level["bytes"] <= level["max_bytes"], level

@@ -45,7 +45,7 @@ def containers(swift_server: SwiftServer) -> Iterator[tuple[str, str]]:
 
 
 def derivations(server_url: str) -> int:
-    return int(requests.get(server_url + "/metrics", timeout=5).json()["counters"]["derivations"])
+    return int(requests.get(server_url + "/metrics", headers={"Accept": "application/json"}, timeout=5).json()["counters"]["derivations"])
 
 
 def wait_for_object(swift: SwiftServer, container: str, prefix: str, timeout: float = 10) -> None:
