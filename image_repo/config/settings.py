@@ -88,6 +88,10 @@ class S3Settings:
     encrypt: bool = setting(False, "Store objects with server-side AES-256 encryption.")
     kms_key_id: str | None = setting(None, "Use SSE-KMS with this key id instead of AES-256.")
     local_copy: str | None = setting(None, "Also write every original stored to this directory.")
+    connect_timeout: float = setting(10.0, "Seconds to wait for a connection to the S3 endpoint.")
+    read_timeout: float = setting(60.0, "Seconds to wait for the S3 endpoint to send the next bytes of an answer.")
+    retries: int = setting(3, "Retries of a failed S3 request (throttling, 5xx, timeouts, dropped connections), after the first try.")
+    retry_mode: str = setting("standard", "botocore's retry mode: standard (backoff with jitter), adaptive (also paces this client when throttled) or legacy.")
 
 
 @dataclass
@@ -165,6 +169,7 @@ CONFIG_VARIABLE = "IMAGE_REPO_CONFIG"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 _DIGESTS = ("sha1", "sha256", "sha512")
 _ORIGIN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#\s]+")
+_RETRY_MODES = ("standard", "adaptive", "legacy")
 
 # Unset credentials are filled from the first of these variables that is set and not empty.
 _SWIFT_ENV: dict[str, tuple[str, ...]] = {
@@ -425,3 +430,6 @@ def _validate(s: Settings) -> None:
     if s.swift.temp_url_digest.lower() not in _DIGESTS:
         raise ConfigError(f"config: swift.temp_url_digest: expected one of {', '.join(_DIGESTS)}, got {show(s.swift.temp_url_digest)}")
     s.swift.temp_url_digest = s.swift.temp_url_digest.lower()
+    if s.s3.retry_mode.lower() not in _RETRY_MODES:
+        raise ConfigError(f"config: s3.retry_mode: expected one of {', '.join(_RETRY_MODES)}, got {show(s.s3.retry_mode)}")
+    s.s3.retry_mode = s.s3.retry_mode.lower()

@@ -30,6 +30,7 @@ from .. import names
 from ..errors import Conflict, ImageRepoError, InvalidRequest, NotConfigured, NotFound, PayloadTooLarge
 from ..host.owners import owner, owner_gone
 from ..imaging.spec import parse_query
+from ..metrics.figures import import_state
 from ..pyramids.header import check_huge, header_of_file
 from ..service import huge
 from ..service.images import ImageService
@@ -89,8 +90,10 @@ class ImportService:
             raise NotFound(f"no import {import_id!r}") from None
 
     def save(self, rec: Record) -> None:
+        """Write the record; every save is a change of state (counted in /metrics once it is written)."""
         rec["updated"] = time.time()
         self.store.put(record_key(rec["id"]), json.dumps(rec).encode(), "application/json")
+        import_state(rec["state"])
 
     def _drop_staging(self, import_id: str) -> None:
         try:
@@ -127,8 +130,13 @@ class ImportService:
             assert isinstance(self.store, SupportsTempUrl)
             url, _ = self.store.temp_url(staging_key(rec["id"]), "PUT", self.settings.import_lifetime)
             # Swift keeps these on the staging object and its server-side copy: the checksum the
-            # original is stored with (verified before the copy). S3 refuses unsigned x-amz-meta.
-            headers = {"X-Object-Meta-Sha256": sha256} if isinstance(self.store, SwiftStore) else {}
+            # original is stored with (verified before the copy). S3 refuses unsigned x-amz-meta,
+            # and needs the encryption headers its URL was signed with (when encryption is set).
+            if isinstance(self.store, SwiftStore):
+                headers = {"X-Object-Meta-Sha256": sha256}
+            else:
+                put_headers = getattr(self.store, "put_url_headers", None)
+                headers = put_headers() if callable(put_headers) else {}
         else:
             url, headers = sign_own(rec["id"], rec["expires"]), {}
         return {**rec, "upload_url": url, "upload_method": "PUT", "upload_headers": headers}

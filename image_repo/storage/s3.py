@@ -42,6 +42,9 @@ MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # the longest a SigV4 presigned URL may liv
 _PRESIGN = {"GET": "get_object", "HEAD": "head_object", "PUT": "put_object", "DELETE": "delete_object"}
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _MISSING = {"NoSuchKey", "NoSuchBucket", "NotFound", "404"}
+_SSE_HEADERS = {"ServerSideEncryption": "x-amz-server-side-encryption",
+                "SSEKMSKeyId": "x-amz-server-side-encryption-aws-kms-key-id"}
+"""The request header of each SSE parameter: a presigned PUT signs them, so the uploader must send them."""
 _AUTH = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "403"}
 
 
@@ -157,7 +160,8 @@ class S3Store:
             keys = {"aws_access_key_id": self._credentials[0], "aws_secret_access_key": self._credentials[1],
                     "aws_session_token": s.session_token if s.access_key_id else None}
         config = Config(signature_version="s3v4", s3={"addressing_style": "path" if s.path_style else "auto"},
-                        retries={"mode": "standard", "max_attempts": 3}, connect_timeout=10, max_pool_connections=32,
+                        retries={"mode": s.retry_mode, "max_attempts": s.retries},
+                        connect_timeout=s.connect_timeout, read_timeout=s.read_timeout, max_pool_connections=32,
                         # We send Content-MD5 ourselves; boto3's default CRC trailers break many S3-compatible servers.
                         request_checksum_calculation="when_required", response_checksum_validation="when_required")
         with self._edge("connect"):
@@ -349,16 +353,26 @@ class S3Store:
             args["ContinuationToken"] = page["NextContinuationToken"]
 
     def temp_url(self, key: str, method: str = "GET", seconds: int = 3600) -> tuple[str, int]:
-        """A presigned URL granting ``method`` (GET, HEAD, PUT, DELETE) on ``key``, and its expiry (epoch s)."""
+        """A presigned URL granting ``method`` (GET, HEAD, PUT, DELETE) on ``key``, and its expiry (epoch s).
+
+        With encryption configured a PUT URL is signed with it: the uploader must send
+        ``put_url_headers()`` along, and the object is stored encrypted like every other write.
+        """
         operation = _PRESIGN.get(method.upper())
         if operation is None:
             raise InvalidRequest(f"temp_url: method {method!r} is not one of {', '.join(_PRESIGN)}")
         seconds = max(1, min(int(seconds), MAX_PRESIGN_SECONDS))
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": self.prefix + key}
+        if operation == "put_object":
+            params.update(self._sse)
         now = int(time.time())  # taken before signing, so the expiry we state is never later than the real one
         with self._edge(f"presign {key!r}"):
-            url = self.client.generate_presigned_url(
-                operation, Params={"Bucket": self.bucket, "Key": self.prefix + key}, ExpiresIn=seconds)
+            url = self.client.generate_presigned_url(operation, Params=params, ExpiresIn=seconds)
         return url, now + seconds
+
+    def put_url_headers(self) -> dict[str, str]:
+        """The headers a PUT to a ``temp_url(..., "PUT")`` URL must carry: the signed encryption ones, if any."""
+        return {_SSE_HEADERS[name]: value for name, value in self._sse.items()}
 
     def close(self) -> None:
         """Close the client's connections; the next use opens new ones."""

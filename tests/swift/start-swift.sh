@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Start a one-replica Swift on loopback for tests: the four stock servers, tempauth with
-# Fernet tokens (no memcached), tempurl and s3api. Prints KEY=VALUE credentials on stdout
-# and writes them to $STATE/env.sh. Everything else goes to stderr.
+# Fernet tokens (no memcached), tempurl, s3api and at-rest encryption (so s3api takes SSE-S3).
+# Prints KEY=VALUE credentials on stdout and writes them to $STATE/env.sh. Everything else
+# goes to stderr.
 #
 #   SWIFT_STATE_DIR  state (confs, rings, data, logs, pids); default /dev/shm/image_repo-swift-$USER
 #   SWIFT_VENV       Swift's own venv, created on first use; default <repo>/.swift-venv
@@ -69,6 +70,9 @@ CONF
     if [[ ! -s "$ETC/fernet.key" ]]; then
         "$py" -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())' >"$ETC/fernet.key"
     fi
+    if [[ ! -s "$ETC/encryption.key" ]]; then  # the keymaster's root secret: 32 random bytes, base64
+        "$py" -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())' >"$ETC/encryption.key"
+    fi
 
     local svc port
     for svc in account container object; do
@@ -99,7 +103,9 @@ CONF
     { default_section proxy "$PROXY_PORT"
       cat <<CONF
 [pipeline:main]
-pipeline = catch_errors gatekeeper healthcheck proxy-logging ${cache_filter}listing_formats bulk tempurl s3api tempauth copy slo dlo versioned_writes symlink proxy-logging proxy-server
+# keymaster + encryption (at-rest encryption, last before proxy-logging as Swift requires): with
+# them s3api accepts SSE-S3 (x-amz-server-side-encryption: AES256); SSE-KMS it never does.
+pipeline = catch_errors gatekeeper healthcheck proxy-logging ${cache_filter}listing_formats bulk tempurl s3api tempauth copy slo dlo versioned_writes symlink keymaster encryption proxy-logging proxy-server
 
 [app:proxy-server]
 use = egg:swift#proxy
@@ -126,6 +132,12 @@ user_test_tester3 = testing3
 $fernet
 
 $cache_section
+
+[filter:keymaster]
+use = egg:swift#keymaster
+encryption_root_secret = $(<"$ETC/encryption.key")
+[filter:encryption]
+use = egg:swift#encryption
 
 [filter:catch_errors]
 use = egg:swift#catch_errors
