@@ -10,6 +10,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from . import figures  # noqa: F401 - the metrics exist before the first scrape
 from .multiproc import ENV
+from .pending import PENDING
 
 _registry: CollectorRegistry | None = None
 _lock = threading.Lock()
@@ -33,4 +34,5 @@ def registry() -> CollectorRegistry:
 def render(accept: str | None) -> tuple[bytes, str]:
     """The figures as the ``Accept`` header prefers (text format 0.0.4 or OpenMetrics), and its content type."""
     encoder, content_type = choose_encoder(accept or "")
+    PENDING.flush()  # this worker's own counts are current; the others' at most pending.INTERVAL old
     return encoder(registry()), content_type

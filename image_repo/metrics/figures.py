@@ -2,9 +2,10 @@
 
 Importing this module creates the metrics (in multiprocess mode, this worker's files), so
 only a serving or working process imports it, never the Gunicorn master (see __init__.py).
-Counting costs ~1-3 us per call (a lock and an mmap write): the hot path (a memory-cache hit)
-counts four times. Label values are bounded: routes are the app's rule strings, methods a
-fixed set, levels, backends and states our own names.
+The figures of the hot path (requests, cache levels, service events) are batched through
+pending.py: ~0.3 us a count instead of ~1-3 us for a write to the shared file. Label values
+are bounded: routes are the app's rule strings, methods a fixed set, levels, backends and
+states our own names.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any
 from prometheus_client import Counter, Gauge, Histogram
 
 from .. import __version__
+from .pending import PENDING, Deferred
 
 # A memory-cache hit takes ~0.2 ms, a derivation 5 ms to seconds: buckets that tell them apart.
 REQUEST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -51,7 +53,7 @@ WAITING = Gauge("image_repo_derivations_waiting",
                 multiprocess_mode="livesum")
 REFUSED = Counter("image_repo_derivations_refused", "Derivations refused with 503 because the queue was full.")
 
-EVENTS: dict[str, Counter] = {
+EVENTS: dict[str, Deferred] = {name: Deferred(counter) for name, counter in {
     "uploads": Counter("image_repo_uploads", "Originals written (POST, PUT, finished imports)."),
     "deletes": Counter("image_repo_deletes", "Originals deleted."),
     "derivations": DERIVATIONS,
@@ -59,7 +61,7 @@ EVENTS: dict[str, Counter] = {
                                  "Derivations made from a kept intermediate instead of the original."),
     "intermediates_kept": Counter("image_repo_intermediates_kept", "Intermediates written to the cache."),
     "heap_trims": Counter("image_repo_heap_trims", "Times a worker gave freed heap back to the system."),
-}
+}.items()}
 """ImageService.count() names that are exported (cache_hits and fast_hits are per level below)."""
 
 STORE_ERRORS = Counter("image_repo_store_errors",
@@ -81,15 +83,12 @@ def request(route: str | None, method: str, status: int, sent: int, seconds: flo
         children = (REQUESTS.labels(label, method if method in METHODS else "other", str(status)),
                     LATENCY.labels(label), BYTES.labels(label))
         _requests[key] = children  # bounded: routes x methods x statuses
-    children[0].inc()
-    children[1].observe(seconds)
-    if sent:
-        children[2].inc(sent)
+    PENDING.request(children[0], children[1], seconds, children[2], sent)
 
 
-def cache_counters(level: str, fields: tuple[str, ...]) -> dict[str, Any]:
+def cache_counters(level: str, fields: tuple[str, ...]) -> dict[str, Deferred]:
     """The counter of each of ``fields`` (hits, misses, puts, errors, evictions) for one cache level."""
-    return {field: CACHE[field].labels(level) for field in fields}
+    return {field: Deferred(CACHE[field].labels(level)) for field in fields}
 
 
 def store_error(backend: str) -> None:

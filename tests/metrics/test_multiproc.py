@@ -17,11 +17,13 @@ if pid == 0:  # a worker
     from image_repo.metrics import figures
     figures.DERIVATIONS.inc(3)
     figures.RUNNING.inc()
-    os._exit(0)
+    figures.EVENTS["uploads"].inc()  # batched (pending.py): written by the flush at exit
+    sys.exit(0)
 os.waitpid(pid, 0)
 from image_repo.metrics.exposition import render
 text = render(None)[0].decode()
-print([l for l in text.splitlines() if l.startswith(("image_repo_derivations_total", "image_repo_derivations_running"))])
+print([l for l in text.splitlines() if l.startswith(("image_repo_derivations_total", "image_repo_derivations_running",
+                                                     "image_repo_uploads_total"))])
 print(f"gauge_livesum_{pid}.db" in os.listdir(directory))
 multiproc.worker_exited(pid)
 print(sorted(os.listdir(directory)), pid, made)
@@ -43,6 +45,7 @@ def test_workers_count_into_files_even_if_prometheus_client_came_first(tmp_path:
         figures, live_before, files = run(str(directory), when)
         assert live_before == "True"
         assert "'image_repo_derivations_total 3.0'" in figures and "'image_repo_derivations_running 1.0'" in figures
+        assert "'image_repo_uploads_total 1.0'" in figures
         listed, pid, made = files.rsplit(" ", 2)
         assert made == "False"
         names = set(eval(listed))  # noqa: S307 - our own child's repr of a list of file names

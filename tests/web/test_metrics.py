@@ -34,6 +34,21 @@ def value(figures: dict, name: str, **labels: str) -> float:
     return figures.get((name, frozenset(labels.items())), 0.0)
 
 
+def settled(server: Server, expected: dict[tuple[str, frozenset[tuple[str, str]]], float]) -> dict:
+    """The figures once they show ``expected``: the other worker writes its counts at most a second late
+    (metrics/pending.py), so a scrape is repeated until it has (bounded), then compared."""
+    for _ in range(100):
+        figures = samples(server)
+        if all(figures.get(key, 0.0) == want for key, want in expected.items()):
+            break
+        threading.Event().wait(0.1)
+    return figures
+
+
+def key(name: str, **labels: str) -> tuple[str, frozenset[tuple[str, str]]]:
+    return name, frozenset(labels.items())
+
+
 def per_worker(server: Server) -> dict[int, dict]:
     """This worker's JSON figures, asked until both workers answered."""
     seen: dict[int, dict] = {}
@@ -78,9 +93,10 @@ def test_figures_are_summed_over_both_workers(tmp_path: Path) -> None:
         # Hits: the same URL again, answered from a worker's memory (the fast path) or made once more there.
         for _ in range(10):
             get(20)
-        figures = samples(server)
         workers = per_worker(server)
         derivations = sum(w["counters"]["derivations"] for w in workers.values())
+        figures = settled(server, {key("image_repo_derivations_total"): derivations,
+                                   key("image_repo_http_requests_total", route=IMAGES, method="GET", status="200"): len(sent)})
         assert value(figures, "image_repo_derivations_total") == derivations
         assert value(figures, "image_repo_derivation_duration_seconds_count") == derivations
         gets = value(figures, "image_repo_http_requests_total", route=IMAGES, method="GET", status="200")
@@ -92,7 +108,8 @@ def test_figures_are_summed_over_both_workers(tmp_path: Path) -> None:
         assert value(figures, "image_repo_uploads_total") == 1
         assert value(figures, "image_repo_http_requests_total", route="unmatched", method="GET", status="404") == 0
         assert requests.get(server.url + "/nowhere", timeout=10).status_code == 404
-        assert value(samples(server), "image_repo_http_requests_total", route="unmatched", method="GET", status="404") == 1
+        unmatched = key("image_repo_http_requests_total", route="unmatched", method="GET", status="404")
+        assert settled(server, {unmatched: 1})[unmatched] == 1
         assert value(figures, "image_repo_derivations_running") == 0  # a live gauge, summed: nothing running now
 
         # A worker that exits: its live gauges go, its counts stay in the totals.
