@@ -246,6 +246,68 @@ def pyramids_build(ctx: click.Context, names: tuple[str, ...], all_: bool, paral
     ctx.exit(1 if failed else 0)
 
 
+@main.command()
+@click.pass_context
+def doctor(ctx: click.Context) -> None:
+    """Check the configuration, each store (a probe written, read and removed), temporary URLs,
+    codecs and data directories: one line per check; exit status 1 if any failed."""
+    from .ops import doctor as checks
+
+    options = ctx.ensure_object(Options)
+    try:
+        settings = cli_settings(ctx)
+    except ConfigError as e:
+        click.echo(checks.Check(checks.FAIL, "config", str(e).removeprefix("config: ")).line())
+        ctx.exit(1)
+    source = options.yaml_config or "no file"
+    lines = [checks.Check(checks.OK, "config", f"{source}, with the IMAGE_REPO_* variables: valid")]
+    if not settings.write_tokens and not is_loopback(settings.bind):
+        lines.append(checks.Check(checks.WARN, "config", f"no write_tokens and bind {settings.bind}: anyone who "
+                                                          "can reach the server can upload, replace and delete"))
+    for check in lines:
+        click.echo(check.line())
+    counts = {checks.OK: 0, checks.WARN: 0, checks.FAIL: 0}
+    for check in [*lines, *_echoed(checks.run(settings))]:
+        counts[check.status] += 1
+    click.echo(f"doctor: {counts[checks.OK]} ok, {counts[checks.WARN]} warnings, {counts[checks.FAIL]} failed")
+    ctx.exit(1 if counts[checks.FAIL] else 0)
+
+
+def _echoed(checks: Any) -> Any:
+    for check in checks:
+        click.echo(check.line())
+        yield check
+
+
+@main.group("cache")
+def cache_group() -> None:
+    """The cache store: housekeeping."""
+
+
+@cache_group.command("prune")
+@click.option("--dry-run", is_flag=True, help="Count what would be removed; remove nothing.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Objects listed, then checked against their originals, then removed, at a time.")
+@click.option("--prefix", default="", help="Only the images whose names start with this (e.g. 'site1/').")
+@click.pass_context
+def cache_prune(ctx: click.Context, dry_run: bool, batch_size: int, prefix: str) -> None:
+    """Remove derived images (and intermediates, pyramids) whose original is gone or was replaced."""
+    from .ops.prune import prune
+    from .web.app import create_app
+
+    service = create_app(cli_settings(ctx)).extensions["image_repo"]
+
+    def progress(s: Any) -> None:
+        click.echo(f"batch {s.batches}: {s.scanned} listed, {s.removed} {'to remove' if dry_run else 'removed'}",
+                   err=True)
+
+    summary = prune(service, dry_run=dry_run, batch_size=batch_size, prefix=prefix, progress=progress)
+    for failure in summary.failures[:20]:
+        click.echo(f"error: {failure}", err=True)
+    click.echo(("dry run: " if dry_run else "") + summary.line())
+    ctx.exit(1 if summary.errors else 0)
+
+
 @main.group("swift")
 def swift_group() -> None:
     """Swift helpers."""
