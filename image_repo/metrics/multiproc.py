@@ -38,7 +38,7 @@ def prepare(directory: str = "") -> tuple[str, bool]:
     if values is not None and not getattr(getattr(values, "ValueClass", None), "_multiprocess", False):
         # Imported before the variable was set (by some import of this process): switch it now,
         # before the fork, or every worker would count in its own memory and /metrics would sum nothing.
-        setattr(values, "ValueClass", getattr(values, "MultiProcessValue")())
+        setattr(values, "ValueClass", getattr(values, "MultiProcessValue")())  # noqa: B009, B010 - a module mypy sees as untyped
     return directory, made
 
 

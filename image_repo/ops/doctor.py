@@ -234,7 +234,7 @@ def data_directories(settings: Settings) -> dict[str, str]:
     dirs: dict[str, str] = {}
     for label, url in (("store", settings.store_url()), ("cache_store", settings.cache_store_url())):
         if url_scheme(url) == "file":
-            dirs[label] = url[len("file://"):] if url.startswith("file://") else url
+            dirs[label] = url.removeprefix("file://")
     # As build_cache decides: no disk level over a file:// cache store unless its path is set.
     local_cache = url_scheme(settings.cache_store_url()) == "file" and not settings.disk_cache.path
     if settings.disk_cache.max_bytes > 0 and not local_cache:

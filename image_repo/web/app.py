@@ -11,11 +11,11 @@ from .. import ui
 from ..api import errors, health, iiif, images, imports, openapi
 from ..cache.tiered import build_cache
 from ..config.settings import Settings
+from ..metrics import ROUTE
 from ..service.images import ImageService
 from ..storage.base import ObjectStore
 from ..storage.filesystem import FileStore
 from ..storage.registry import open_store
-from ..metrics import ROUTE
 from . import cors
 from .fastpath import FastPath
 

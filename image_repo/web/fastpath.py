@@ -29,11 +29,11 @@ from werkzeug.http import parse_etags
 from .. import names
 from ..api.negotiation import negotiated_kind
 from ..cache.memory import MemoryCache
-from ..metrics import ROUTE
-from ..metrics.figures import cache_counters
 from ..errors import ImageRepoError, NotFound
 from ..imaging.formats import KINDS, Kind, split_extension
 from ..imaging.spec import DerivationSpec, parse_query
+from ..metrics import ROUTE
+from ..metrics.figures import cache_counters
 from ..service.images import ImageService, Original
 from .cors import CorsPolicy
 

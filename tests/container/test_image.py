@@ -11,7 +11,6 @@ import io
 import os
 import signal
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,8 +23,8 @@ from PIL import Image
 from tests.container.engine import Engine, cache_dir, missing_tools
 from tests.container.envfile import parse_env_file
 from tests.fixtures.images import make_jpeg
-from tests.fixtures.server import free_port
-from tests.fixtures.swift import SwiftServer, delete_container
+from tests.fixtures.server import Server, free_port, wait_healthy
+from tests.fixtures.swift import SwiftServer
 
 pytestmark = [pytest.mark.container, pytest.mark.slow]
 
@@ -57,15 +56,6 @@ def image(engine: Engine) -> Iterator[str]:
                   timeout=1200)
     yield tag
     engine.podman("rmi", "-f", tag, check=False)
-
-
-@pytest.fixture
-def containers(swift_server: SwiftServer) -> Iterator[tuple[str, str]]:
-    names = (f"ctr-{uuid.uuid4().hex[:8]}", f"ctr-cache-{uuid.uuid4().hex[:8]}")
-    yield names
-    conn = swift_server.connection()
-    for name in names:
-        delete_container(conn, name)
 
 
 class Entrypoint:
@@ -125,8 +115,8 @@ def uids_serving(port: int) -> set[int]:
 
 
 def test_the_image_serves_from_swift(engine: Engine, image: str, swift_server: SwiftServer,
-                                     containers: tuple[str, str], tmp_path: Path) -> None:
-    originals, cache = containers
+                                     swift_container_pair: tuple[str, str], tmp_path: Path) -> None:
+    originals, cache = swift_container_pair
     port = free_port()
     url_key = f"ctr-{uuid.uuid4().hex}"
     env_file = (
@@ -154,28 +144,13 @@ def test_the_image_serves_from_swift(engine: Engine, image: str, swift_server: S
         process = entry.start()
         try:
             base = f"http://127.0.0.1:{port}"
-            _wait_healthy(process, base, tmp_path / "server.log")
+            wait_healthy(Server(base, process, tmp_path / "server.log"), timeout=120)
             assert uids_serving(port) == {10001}, "the server runs as the image's USER only"
             _upload_thumbnail_and_temp_url(base, swift_server)
         finally:
             stop(process)
     finally:
         entry.remove()
-
-
-def _wait_healthy(process: subprocess.Popen[bytes], base: str, log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"the entrypoint exited {process.returncode}:\n{log.read_text(errors='replace')[-4000:]}")
-        try:
-            if requests.get(base + "/healthz", timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        if time.monotonic() > deadline:
-            pytest.fail(f"no answer on /healthz in 120 s:\n{log.read_text(errors='replace')[-4000:]}")
-        time.sleep(0.2)
 
 
 def _upload_thumbnail_and_temp_url(base: str, swift: SwiftServer) -> None:

@@ -56,9 +56,8 @@ def test_limiter_queue_depth_and_refusals() -> None:
         threading.Event().wait(0.01)
     assert figure("image_repo_derivations_waiting") == waiting + 1
     assert figure("image_repo_derivations_running") == running + 1
-    with pytest.raises(Overloaded):
-        with limiter.slot():
-            pass
+    with pytest.raises(Overloaded), limiter.slot():
+        pass
     assert figure("image_repo_derivations_refused_total") == refused + 1
     release.set()
     first.join(30)

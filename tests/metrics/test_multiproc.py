@@ -48,7 +48,7 @@ def test_workers_count_into_files_even_if_prometheus_client_came_first(tmp_path:
         assert "'image_repo_uploads_total 1.0'" in figures
         listed, pid, made = files.rsplit(" ", 2)
         assert made == "False"
-        names = set(eval(listed))  # noqa: S307 - our own child's repr of a list of file names
+        names = set(eval(listed))
         # Kept: the worker's counters and what is not ours; gone: the old run's file, the dead worker's live gauge.
         assert {f"counter_{pid}.db", "notes.txt"} <= names
         assert "counter_1.db" not in names and f"gauge_livesum_{pid}.db" not in names

@@ -14,7 +14,7 @@ from image_repo.config.settings import Settings
 from image_repo.imaging import formats
 from image_repo.ops import doctor
 from image_repo.storage.swift import SwiftStore, set_temp_url_key
-from tests.fixtures.swift import SwiftServer, delete_container
+from tests.fixtures.swift import SwiftServer
 from tests.s3.fixtures import new_bucket_name, remove_bucket
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,15 +46,6 @@ def swift_config(server: SwiftServer, tmp_path: Path, url_key: str, originals: s
             "cache_store": f"swift://{cache}",
             "swift": {"auth_url": server.auth_url, "auth_version": "1", "user": server.user, "key": server.key,
                       "retries": 0, "timeout": 5}}
-
-
-@pytest.fixture
-def containers(swift_server: SwiftServer):
-    names = (f"doc-{uuid.uuid4().hex[:8]}", f"doc-cache-{uuid.uuid4().hex[:8]}")
-    yield names
-    conn = swift_server.connection()
-    for name in names:
-        delete_container(conn, name)
 
 
 def test_file_store_passes_and_leaves_nothing(tmp_path: Path) -> None:
@@ -128,13 +119,13 @@ def test_a_codec_that_cannot_encode_fails(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 @pytest.mark.swift
-def test_swift_with_its_temp_url_key_passes(swift_server: SwiftServer, containers, tmp_path: Path) -> None:
-    originals, cache = containers
+def test_swift_with_its_temp_url_key_passes(swift_server: SwiftServer, swift_container_pair, tmp_path: Path) -> None:
+    originals, cache = swift_container_pair
     config = swift_config(swift_server, tmp_path, "doctor-key", originals, cache)
     settings = Settings()
     settings.swift.auth_url, settings.swift.auth_version = swift_server.auth_url, "1"
     settings.swift.user, settings.swift.key = swift_server.user, swift_server.key
-    for container in containers:
+    for container in swift_container_pair:
         set_temp_url_key(SwiftStore.from_url(f"swift://{container}", settings), "doctor-key", on="container")
     done = run_doctor(config, tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -143,14 +134,14 @@ def test_swift_with_its_temp_url_key_passes(swift_server: SwiftServer, container
                  "temp_url PUT store", "temp_url GET cache_store", "directory disk_cache"):
         assert found[name].startswith("ok "), done.stdout
     conn = swift_server.connection()
-    for container in containers:
+    for container in swift_container_pair:
         assert conn.get_container(container)[1] == [], "the probes are removed"
 
 
 @pytest.mark.swift
-def test_swift_refusing_the_temp_url_and_an_unreachable_swift_fail(swift_server: SwiftServer, containers,
+def test_swift_refusing_the_temp_url_and_an_unreachable_swift_fail(swift_server: SwiftServer, swift_container_pair,
                                                                    tmp_path: Path) -> None:
-    originals, cache = containers
+    originals, cache = swift_container_pair
     done = run_doctor(swift_config(swift_server, tmp_path, f"not-set-{uuid.uuid4().hex}", originals, cache),
                       tmp_path / "key")
     assert done.returncode == 1

@@ -7,7 +7,6 @@ import shutil
 import subprocess
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -17,7 +16,7 @@ from PIL import Image
 
 from tests.fixtures.images import make_jpeg
 from tests.fixtures.server import running_server
-from tests.fixtures.swift import SCRIPTS, SwiftServer, _free_ports, _parse, _state_root, delete_container
+from tests.fixtures.swift import SCRIPTS, SwiftServer, _free_ports, _parse, _state_root
 
 pytestmark = pytest.mark.swift
 
@@ -34,16 +33,6 @@ def server_config(swift: SwiftServer, originals: str, cache: str, data_dir: Path
     }
 
 
-@pytest.fixture
-def containers(swift_server: SwiftServer) -> Iterator[tuple[str, str]]:
-    suffix = uuid.uuid4().hex[:10]
-    names = (f"originals-{suffix}", f"cache-{suffix}")
-    yield names
-    conn = swift_server.connection()
-    for name in names:
-        delete_container(conn, name)
-
-
 def derivations(server_url: str) -> int:
     return int(requests.get(server_url + "/metrics", headers={"Accept": "application/json"}, timeout=5).json()["counters"]["derivations"])
 
@@ -58,8 +47,8 @@ def wait_for_object(swift: SwiftServer, container: str, prefix: str, timeout: fl
     pytest.fail(f"nothing under {prefix!r} in {container} after {timeout} s")
 
 
-def test_two_servers_share_the_containers(swift_server, containers, tmp_path):
-    originals, cache = containers
+def test_two_servers_share_the_containers(swift_server, swift_container_pair, tmp_path):
+    originals, cache = swift_container_pair
     ttl = 1.0
     with running_server(server_config(swift_server, originals, cache, tmp_path / "a"), tmp_path / "sa", workers=1) as a, \
          running_server(server_config(swift_server, originals, cache, tmp_path / "b", original_stat_ttl=ttl),
