@@ -15,6 +15,8 @@ import tempfile
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 PREFIX = "image_repo-metrics-"
+OWNER = "master.pid"
+"""In a directory ``prepare`` made: the pid of the master that made it."""
 
 
 def prepare(directory: str = "") -> tuple[str, bool]:
@@ -26,7 +28,10 @@ def prepare(directory: str = "") -> tuple[str, bool]:
     made = not directory
     if made:
         shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+        _reap(shm or tempfile.gettempdir())
         directory = tempfile.mkdtemp(prefix=PREFIX, dir=shm)  # tmpfs: the files are mmapped on every count
+        with open(os.path.join(directory, OWNER), "w") as fh:
+            fh.write(str(os.getpid()))
     else:
         directory = os.path.abspath(directory)
         os.makedirs(directory, exist_ok=True)
@@ -40,6 +45,18 @@ def prepare(directory: str = "") -> tuple[str, bool]:
         # before the fork, or every worker would count in its own memory and /metrics would sum nothing.
         setattr(values, "ValueClass", getattr(values, "MultiProcessValue")())  # noqa: B009, B010 - a module mypy sees as untyped
     return directory, made
+
+
+def _reap(parent: str) -> None:
+    """Remove the directories of masters that are gone without cleaning up (killed with SIGKILL)."""
+    for path in glob.glob(os.path.join(parent, PREFIX + "*")):
+        try:
+            with open(os.path.join(path, OWNER)) as fh:
+                os.kill(int(fh.read().strip()), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except (OSError, ValueError):
+            pass  # not ours to judge: being made, another user's, or no owner recorded
 
 
 def worker_exited(pid: int) -> None:

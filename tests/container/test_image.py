@@ -85,7 +85,16 @@ class Entrypoint:
         self.engine.buildah("rm", self.container, check=False)
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
+def stop(process: subprocess.Popen[bytes], port: int) -> None:
+    """As ``docker stop`` does: SIGTERM to the server (Gunicorn's master, the entrypoint's exec), so it
+    shuts down gracefully; then, if anything is left, the whole buildah process group."""
+    masters = [pid for pid, parent in serving(port).items() if parent not in serving(port)]
+    for pid in masters:
+        os.kill(pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        pass
     for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
         try:
             os.killpg(process.pid, sig)
@@ -98,9 +107,9 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             continue
 
 
-def uids_serving(port: int) -> set[int]:
-    """The real uids of the processes whose command line binds ``port`` (Gunicorn's master and workers)."""
-    uids = set()
+def serving(port: int) -> dict[int, int]:
+    """pid -> parent pid of the processes whose command line binds ``port`` (Gunicorn's master and workers)."""
+    found = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -110,7 +119,16 @@ def uids_serving(port: int) -> set[int]:
         except OSError:
             continue
         if f"0.0.0.0:{port}" in cmdline and "buildah" not in cmdline:
-            uids.add(int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1]))
+            found[int(entry)] = int(next(line for line in status.splitlines() if line.startswith("PPid:")).split()[1])
+    return found
+
+
+def uids_serving(port: int) -> set[int]:
+    """The real uids of the processes serving ``port``."""
+    uids = set()
+    for pid in serving(port):
+        status = Path(f"/proc/{pid}/status").read_text()
+        uids.add(int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1]))
     return uids
 
 
@@ -141,6 +159,7 @@ def test_the_image_serves_from_swift(engine: Engine, image: str, swift_server: S
         keyed = entry.run("swift", "set-temp-url-key", "--on", "container")
         assert keyed.returncode == 0 and "TempURL key set on the container" in keyed.stdout, keyed.stdout + keyed.stderr
         assert url_key not in keyed.stdout + keyed.stderr
+        shm_before = set(Path("/dev/shm").glob("image_repo-metrics-*"))
         process = entry.start()
         try:
             base = f"http://127.0.0.1:{port}"
@@ -148,7 +167,10 @@ def test_the_image_serves_from_swift(engine: Engine, image: str, swift_server: S
             assert uids_serving(port) == {10001}, "the server runs as the image's USER only"
             _upload_thumbnail_and_temp_url(base, swift_server)
         finally:
-            stop(process)
+            stop(process, port)
+        # Under buildah's chroot the container shares the host's /dev/shm: the server's metrics
+        # directory there must be gone once it stopped as docker stop stops it.
+        assert set(Path("/dev/shm").glob("image_repo-metrics-*")) <= shm_before
     finally:
         entry.remove()
 

@@ -1,6 +1,7 @@
 """The workers' shared figures directory, in a child process (the switch is process-wide)."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -64,3 +65,26 @@ def test_an_empty_setting_makes_a_private_directory() -> None:
     directory, made, pointed = first.split()
     assert "image_repo-metrics-" in directory and made == "True" and pointed == "True"
     assert second == "False"
+
+
+def test_directories_of_masters_killed_without_cleaning_up_are_removed(tmp_path: Path) -> None:
+    code = ("from image_repo.metrics import multiproc; import os; d, _ = multiproc.prepare(''); print(d); "
+            "os.kill(os.getpid(), 9)")  # killed: no exit hook removes its directory
+    killed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    left = Path(killed.stdout.strip())
+    assert killed.returncode == -9 and left.is_dir()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        alive = left.parent / (left.name + "-alive")
+        alive.mkdir()
+        (alive / "master.pid").write_text(str(live.pid))
+        done = subprocess.run([sys.executable, "-c", "from image_repo.metrics import multiproc; "
+                               "d, _ = multiproc.prepare(''); print(d); multiproc.remove(d)"],
+                              capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 0, done.stderr
+        assert not left.exists(), "the dead master's directory is removed by the next start"
+        assert alive.is_dir(), "a live master's directory is left alone"
+    finally:
+        live.kill()
+        live.wait()
+        shutil.rmtree(alive, ignore_errors=True)
