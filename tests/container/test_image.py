@@ -123,6 +123,18 @@ def serving(port: int) -> dict[int, int]:
     return found
 
 
+def container_metrics_dirs() -> set[Path]:
+    """The metrics directories on the host's /dev/shm made by the image's user (not other tests' servers)."""
+    found = set()
+    for path in Path("/dev/shm").glob("image_repo-metrics-*"):
+        try:
+            if path.stat().st_uid == 10001:
+                found.add(path)
+        except OSError:
+            pass
+    return found
+
+
 def uids_serving(port: int) -> set[int]:
     """The real uids of the processes serving ``port``."""
     uids = set()
@@ -159,7 +171,7 @@ def test_the_image_serves_from_swift(engine: Engine, image: str, swift_server: S
         keyed = entry.run("swift", "set-temp-url-key", "--on", "container")
         assert keyed.returncode == 0 and "TempURL key set on the container" in keyed.stdout, keyed.stdout + keyed.stderr
         assert url_key not in keyed.stdout + keyed.stderr
-        shm_before = set(Path("/dev/shm").glob("image_repo-metrics-*"))
+        shm_before = container_metrics_dirs()
         process = entry.start()
         try:
             base = f"http://127.0.0.1:{port}"
@@ -170,7 +182,7 @@ def test_the_image_serves_from_swift(engine: Engine, image: str, swift_server: S
             stop(process, port)
         # Under buildah's chroot the container shares the host's /dev/shm: the server's metrics
         # directory there must be gone once it stopped as docker stop stops it.
-        assert set(Path("/dev/shm").glob("image_repo-metrics-*")) <= shm_before
+        assert container_metrics_dirs() <= shm_before
     finally:
         entry.remove()
 
