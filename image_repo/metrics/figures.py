@@ -76,12 +76,13 @@ _requests: dict[tuple[str | None, str, int], tuple[Any, Any, Any]] = {}
 
 def request(route: str | None, method: str, status: int, sent: int, seconds: float) -> None:
     """One answered request (from Gunicorn's access hook, which sees fast-path answers too)."""
+    if method not in METHODS:
+        method = "other"  # any token is a method: the client must not choose how many series there are
     key = (route, method, status)
     children = _requests.get(key)
     if children is None:
         label = route or UNMATCHED
-        children = (REQUESTS.labels(label, method if method in METHODS else "other", str(status)),
-                    LATENCY.labels(label), BYTES.labels(label))
+        children = (REQUESTS.labels(label, method, str(status)), LATENCY.labels(label), BYTES.labels(label))
         _requests[key] = children  # bounded: routes x methods x statuses
     PENDING.request(children[0], children[1], seconds, children[2], sent)
 

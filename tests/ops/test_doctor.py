@@ -158,14 +158,14 @@ def test_swift_refusing_the_temp_url_and_an_unreachable_swift_fail(swift_server:
 
 
 @pytest.mark.swift
-def test_s3_store_with_encryption_passes(swift_server: SwiftServer, tmp_path: Path) -> None:
+def test_s3_store_passes(swift_server: SwiftServer, tmp_path: Path) -> None:
     bucket = new_bucket_name()
     try:
         config = {"data_dir": str(tmp_path / "data"), "url_key": "k", "store": f"s3://{bucket}/originals",
                   "cache_store": f"s3://{bucket}/cache",
                   "s3": {"endpoint_url": swift_server.s3_endpoint, "region": swift_server.s3_region, "path_style": True,
                          "access_key_id": swift_server.s3_access_key, "secret_access_key": swift_server.s3_secret_key,
-                         "encrypt": True, "retries": 0}}
+                         "retries": 0}}
         done = run_doctor(config, tmp_path)
         assert done.returncode == 0, done.stdout + done.stderr
         found = lines(done)

@@ -1,7 +1,8 @@
 """S3 timeouts and retries (botocore Config) and encryption on presigned PUTs (direct imports).
 
-The test Swift's s3api takes SSE-S3 (``AES256``: the suite's Swift has at-rest encryption on),
-never SSE-KMS (it answers 501 NotImplemented): KMS is checked as far as the request goes.
+The test Swift's s3api takes SSE-S3 (``AES256``) when it runs at-rest encryption (the
+``encrypted_swift_server`` fixture), never SSE-KMS (it answers 501 NotImplemented): KMS is
+checked as far as the request goes.
 """
 from __future__ import annotations
 
@@ -104,7 +105,18 @@ def test_presigned_put_signs_the_encryption_headers_offline() -> None:
 
 
 @pytest.mark.swift
-def test_presigned_put_with_sse_s3(swift_server) -> None:
+def test_presigned_put_with_sse_kms_reaches_the_server(swift_server) -> None:
+    with s3_store_on(swift_server, "kms", kms_key_id="alias/images") as store:
+        S3Store(store.bucket, "", s3_settings_for(swift_server)).put("seed.jpg", b"x")  # the bucket, unencrypted
+        url, _ = store.temp_url("up.jpg", "PUT", 300)
+        r = requests.put(url, data=b"x", headers=store.put_url_headers(), timeout=10)
+        # Signed and accepted as a request; the test Swift does not do KMS (AWS would store it encrypted).
+        assert r.status_code == 501 and "NotImplemented" in r.text
+
+
+def test_presigned_put_with_sse_s3_and_a_direct_import_into_an_encrypted_bucket(encrypted_swift_server,
+                                                                              tmp_path) -> None:
+    swift_server = encrypted_swift_server  # one test, so one encrypting Swift (encryption slows all listings)
     with s3_store_on(swift_server, "enc", encrypt=True) as store:
         store.put("seed.jpg", b"x")  # makes the bucket
         url, _ = store.temp_url("up.jpg", "PUT", 300)
@@ -117,19 +129,7 @@ def test_presigned_put_with_sse_s3(swift_server) -> None:
         head = store.client.head_object(Bucket=store.bucket, Key="enc/up.jpg")
         assert head.get("ServerSideEncryption") == "AES256", head
 
-
-@pytest.mark.swift
-def test_presigned_put_with_sse_kms_reaches_the_server(swift_server) -> None:
-    with s3_store_on(swift_server, "kms", kms_key_id="alias/images") as store:
-        S3Store(store.bucket, "", s3_settings_for(swift_server)).put("seed.jpg", b"x")  # the bucket, unencrypted
-        url, _ = store.temp_url("up.jpg", "PUT", 300)
-        r = requests.put(url, data=b"x", headers=store.put_url_headers(), timeout=10)
-        # Signed and accepted as a request; the test Swift does not do KMS (AWS would store it encrypted).
-        assert r.status_code == 501 and "NotImplemented" in r.text
-
-
-@pytest.mark.swift
-def test_direct_import_into_an_encrypted_bucket(swift_server, tmp_path) -> None:
+    # A direct import: its PUT URL is signed with the encryption, its upload_headers say so.
     bucket = new_bucket_name()
     with s3_store_on(swift_server, bucket=bucket):  # removes the bucket afterwards
         settings = Settings()

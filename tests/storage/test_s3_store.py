@@ -388,8 +388,7 @@ def test_objects_written_by_other_tools(swift_server):
      {"x-amz-server-side-encryption": b"aws:kms", "x-amz-server-side-encryption-aws-kms-key-id": b"alias/images"}),
 ])
 def test_encryption_headers_sent(swift_server, settings, headers):
-    # The test Swift takes SSE-S3 (its at-rest encryption is on) and answers NotImplemented to SSE-KMS;
-    # AWS would encrypt both. Either way the request must ask for it.
+    # The test Swift answers NotImplemented to SSE; AWS would encrypt. Either way the request must ask for it.
     with s3_store_on(swift_server, **settings) as store:
         S3Store(store.bucket, "", s3_settings_for(swift_server)).put("seed.jpg", b"x")  # the bucket, unencrypted
         puts = capture(store, "before-send.s3.PutObject")

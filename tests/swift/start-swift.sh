@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Start a one-replica Swift on loopback for tests: the four stock servers, tempauth with
-# Fernet tokens (no memcached), tempurl, s3api and at-rest encryption (so s3api takes SSE-S3).
-# Prints KEY=VALUE credentials on stdout and writes them to $STATE/env.sh. Everything else
-# goes to stderr.
+# Fernet tokens (no memcached), tempurl and s3api. Prints KEY=VALUE credentials on stdout
+# and writes them to $STATE/env.sh. Everything else goes to stderr.
 #
 #   SWIFT_STATE_DIR  state (confs, rings, data, logs, pids); default /dev/shm/image_repo-swift-$USER
 #   SWIFT_VENV       Swift's own venv, created on first use; default <repo>/.swift-venv
 #   SWIFT_PROXY_PORT SWIFT_OBJECT_PORT SWIFT_CONTAINER_PORT SWIFT_ACCOUNT_PORT (8080 6010 6011 6012)
 #   SWIFT_MEMCACHE   host:port of a memcached to use (optional; 2-3x faster requests)
+#   SWIFT_ENCRYPTION 1: at-rest encryption (keymaster + encryption), so s3api takes SSE-S3
+#                    (x-amz-server-side-encryption: AES256; never SSE-KMS). Off by default:
+#                    it makes every listing several times slower (each entry is decrypted).
 #   SWIFT_START_TIMEOUT  seconds to wait for readiness (30)
 #   SWIFT_PYTHON     interpreter the venv is made from (python3); SWIFT_PIP_ARGS: extra pip args
 set -euo pipefail
@@ -70,8 +72,15 @@ CONF
     if [[ ! -s "$ETC/fernet.key" ]]; then
         "$py" -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())' >"$ETC/fernet.key"
     fi
-    if [[ ! -s "$ETC/encryption.key" ]]; then  # the keymaster's root secret: 32 random bytes, base64
-        "$py" -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())' >"$ETC/encryption.key"
+    local encryption="" encryption_section=""
+    if [[ "${SWIFT_ENCRYPTION:-0}" == 1 ]]; then
+        if [[ ! -s "$ETC/encryption.key" ]]; then  # the keymaster's root secret: 32 random bytes, base64
+            "$py" -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())' >"$ETC/encryption.key"
+        fi
+        # Swift wants them last, just before the final proxy-logging.
+        encryption="keymaster encryption "
+        encryption_section="[filter:keymaster]"$'\n'"use = egg:swift#keymaster"$'\n'"encryption_root_secret = $(<"$ETC/encryption.key")"
+        encryption_section+=$'\n'"[filter:encryption]"$'\n'"use = egg:swift#encryption"
     fi
 
     local svc port
@@ -103,9 +112,7 @@ CONF
     { default_section proxy "$PROXY_PORT"
       cat <<CONF
 [pipeline:main]
-# keymaster + encryption (at-rest encryption, last before proxy-logging as Swift requires): with
-# them s3api accepts SSE-S3 (x-amz-server-side-encryption: AES256); SSE-KMS it never does.
-pipeline = catch_errors gatekeeper healthcheck proxy-logging ${cache_filter}listing_formats bulk tempurl s3api tempauth copy slo dlo versioned_writes symlink keymaster encryption proxy-logging proxy-server
+pipeline = catch_errors gatekeeper healthcheck proxy-logging ${cache_filter}listing_formats bulk tempurl s3api tempauth copy slo dlo versioned_writes symlink ${encryption}proxy-logging proxy-server
 
 [app:proxy-server]
 use = egg:swift#proxy
@@ -133,11 +140,7 @@ $fernet
 
 $cache_section
 
-[filter:keymaster]
-use = egg:swift#keymaster
-encryption_root_secret = $(<"$ETC/encryption.key")
-[filter:encryption]
-use = egg:swift#encryption
+$encryption_section
 
 [filter:catch_errors]
 use = egg:swift#catch_errors

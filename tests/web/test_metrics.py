@@ -146,3 +146,12 @@ def test_accept_chooses_the_format(file_server: Server) -> None:
     # Malformed or unknown Accept values are no error: the text format.
     odd = requests.get(file_server.url + "/metrics", headers={"Accept": "%%%;q=x, image/webp"}, timeout=10)
     assert odd.status_code == 200 and odd.headers["Content-Type"].startswith("text/plain")
+
+
+def test_methods_no_one_uses_share_one_label(file_server: Server) -> None:
+    for method in ("BREW", "WHEN", "XYZZY"):
+        assert requests.request(method, file_server.url + "/healthz", timeout=10).status_code == 405
+    other = key("image_repo_http_requests_total", route="unmatched", method="other", status="405")
+    figures = settled(file_server, {other: 3})
+    assert figures[other] == 3
+    assert not [k for k in figures if dict(k[1]).get("method") in ("BREW", "WHEN", "XYZZY")]
