@@ -185,6 +185,6 @@ def test_prune_on_swift(swift_app: Flask) -> None:
     done = prune(service, batch_size=2)
     assert (done.gone, done.replaced, done.kept) == (3, 3, len(listed) - 6)
     left = derived(swift_app)
-    assert not [k for k in left if k.startswith("site/c/") or k.startswith(f"site/b/.d/{before['site/b']}.")]
+    assert not [k for k in left if k.startswith(("site/c/", f"site/b/.d/{before['site/b']}."))]
     assert [k for k in left if k.startswith(f"site/b/.d/{version(swift_app, 'site/b')}.")]
     assert prune(service).removed == 0
