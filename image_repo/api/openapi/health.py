@@ -19,14 +19,26 @@ READYZ = {
         **errors(503),
     },
 }
+_PROMETHEUS_TEXT = {"schema": {"type": "string"}}
 METRICS = {
-    "summary": "This worker's counters",
-    "description": "Derivations, cache hits per level, uploads, intermediates, heap trims; `pid` names the worker.",
+    "summary": "Figures of every worker, summed",
+    "description": ("The Prometheus text format (`application/openmetrics-text` when `Accept` asks for it) of "
+                    "every Gunicorn worker's figures summed: requests by route and status with latency histograms, "
+                    "derivations, cache hits per level, bytes served, store errors, import and pyramid states, the "
+                    "derivation limiter's queue. With `Accept: application/json`: this worker's counters as JSON; "
+                    "`pid` names the worker."),
     "tags": ["operations"],
-    "responses": {"200": json_answer("The counters.", {"type": "object", "required": ["pid", "counters"],
-                                                       "properties": {"pid": {"type": "integer"},
-                                                                      "counters": {"type": "object"},
-                                                                      "cache": {"type": "object"}}})},
+    "responses": {"200": {
+        "description": "The figures.",
+        "content": {
+            "text/plain": _PROMETHEUS_TEXT,
+            "application/openmetrics-text": _PROMETHEUS_TEXT,
+            "application/json": {"schema": {"type": "object", "required": ["pid", "counters"],
+                                             "properties": {"pid": {"type": "integer"},
+                                                            "counters": {"type": "object"},
+                                                            "cache": {"type": "object"}}}},
+        },
+    }},
 }
 OPENAPI = {
     "summary": "This document",
