@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import ImageRepoError, NotFound, StorageUnavailable
 from ..host.owners import owner
+from ..metrics.figures import pyramid_building, pyramid_state
 from ..storage.base import content_version
 from ..storage.large import RangeFile, put_file
 from ..storage.swift_large import segment_prefix
@@ -55,6 +56,7 @@ def run(p: Pyramids, rec: dict[str, Any]) -> dict[str, Any]:
         rec = p.records.load(rec["id"]) or rec
         rec.update(state="building", owner=owner(), attempts=int(rec.get("attempts", 0)) + 1, reason=None)
         p.records.save(rec)
+        pyramid_state("building")
         tiff_key, ix_key = pyramid_key(name, version), index_key(name, version)
         _drop_leftovers(p, tiff_key)
         index = _as_it_is(p, key, info.size, version) if key.lower().endswith((".tif", ".tiff")) else None
@@ -68,6 +70,7 @@ def run(p: Pyramids, rec: dict[str, Any]) -> dict[str, Any]:
         p.bottom.put(ix_key, index.encode(), "application/octet-stream", {"source-version": version[:128]})
         p.published(ix_key)
         p.records.drop(rec["id"])
+        pyramid_state("ready")
         log.info("pyramid of %s ready: %d levels in %.1f s", name, len(index.levels), time.monotonic() - started)
         return {"state": "ready", "levels": len(index.levels)}
     except StorageUnavailable as e:
@@ -106,12 +109,14 @@ def _build(p: Pyramids, rec: dict[str, Any], key: str, tiff_key: str, lease: Lea
         args = [src, work, "--key", tiff_key, "--quality", str(p.settings.pyramid_jpeg_quality),
                 "--max-pixels", str(p.settings.max_pyramid_pixels), "--source-version", rec["version"]]
         p.builds_run += 1
-        outcome = run_build(args, tmpdir=os.path.join(work, "tmp"), pass_fds=(fd,) if fd is not None else (),
-                            keep_going=lease.renew, check_every=LEASE_SECONDS / 6)
+        with pyramid_building():
+            outcome = run_build(args, tmpdir=os.path.join(work, "tmp"), pass_fds=(fd,) if fd is not None else (),
+                                keep_going=lease.renew, check_every=LEASE_SECONDS / 6)
         p.last_peak_rss = outcome.peak_rss
         if outcome.status == EXIT_BAD_IMAGE:
             rec.update(state="failed", reason=str(outcome.result.get("reason", "cannot be built")))
             p.records.save(rec)
+            pyramid_state("failed")
             log.info("pyramid of %s failed: %s", rec["name"], rec["reason"])
             return None
         if outcome.status != 0:
@@ -181,6 +186,7 @@ def _interrupted(p: Pyramids, rec: dict[str, Any], why: str, max_attempts: int) 
     rec.update(state="failed" if failed else "queued", reason=why + (f" ({max_attempts} times)" if failed else ""))
     try:
         p.records.save(rec)
+        pyramid_state(rec["state"])
     except StorageUnavailable:
         pass  # the record still says building: its lease expires and the next builder resumes it
     log.warning("pyramid of %s: %s", rec["name"], why)

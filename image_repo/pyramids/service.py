@@ -25,6 +25,7 @@ from .. import names
 from ..config.settings import Settings
 from ..errors import NotFound, StorageUnavailable
 from ..host.owners import owner, owner_gone
+from ..metrics.figures import pyramid_state
 from ..storage.base import ObjectInfo, ObjectStore, content_version
 from .index import FORMAT_VERSION, PyramidIndex
 from .reader import PyramidReader
@@ -161,6 +162,7 @@ class Pyramids:
             if self.index(name, version) is None and self.records.load(build) is None:
                 self.records.save({"id": build, "name": name, "key": key, "version": version, "state": "queued",
                                    "reason": None, "attempts": 0})
+                pyramid_state("queued")
         except StorageUnavailable as e:
             log.warning("pyramid of %s not queued: %s", name, e.message)
             return

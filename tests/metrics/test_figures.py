@@ -111,3 +111,33 @@ def test_import_states_and_cache_levels(tmp_path) -> None:
     assert client.get("/images/plate/f1?xsize=33").headers["X-Image-Repo-Cache"] == "hit"
     assert app.extensions["image_repo"].counters()["fast_hits"] == fast + 1  # answered by the fast path, and
     assert figure("image_repo_cache_hits_total", level="memory") == memory + 1  # counted as the memory level's
+
+
+def test_pyramid_build_states_and_the_running_gauge(tmp_path, monkeypatch) -> None:
+    from tests.pyramids.conftest import write_pattern
+    from tests.pyramids.test_builds import H, W, app_for, build_pending
+
+    app = app_for(tmp_path)
+    c = app.test_client()
+    states = {state: figure("image_repo_pyramid_builds_total", state=state) for state in ("queued", "building", "ready", "failed")}
+    huge = write_pattern(tmp_path / "huge.jpg", W, H, "rgb").read_bytes()
+    assert c.put("/images/maps/huge", data=huge).status_code == 201
+    assert figure("image_repo_pyramid_builds_total", state="queued") == states["queued"] + 1
+    import image_repo.pyramids.builder as builder
+
+    seen_running: list[float] = []
+    real_run_build = builder.run_build
+
+    def run_build(*args, **kwargs):  # the build's child process is running while this is called
+        seen_running.append(figure("image_repo_pyramid_builds_running"))
+        return real_run_build(*args, **kwargs)
+
+    monkeypatch.setattr(builder, "run_build", run_build)
+    assert build_pending(app) == [{"state": "ready", "levels": 5}]
+    for state, more in (("queued", 1), ("building", 1), ("ready", 1), ("failed", 0)):
+        assert figure("image_repo_pyramid_builds_total", state=state) == states[state] + more, state
+    assert seen_running == [1.0] and figure("image_repo_pyramid_builds_running") == 0.0
+    cut = huge[: len(huge) * 6 // 10]
+    assert c.put("/images/cut", data=cut).status_code == 201
+    assert build_pending(app)[0]["state"] == "failed"
+    assert figure("image_repo_pyramid_builds_total", state="failed") == states["failed"] + 1
