@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import RequestRedirect
 
 from ..errors import ImageRepoError
 
@@ -20,7 +23,24 @@ def _json_error(message: str, status: int, headers: dict[str, str] | None = None
     return response
 
 
+class JsonRedirect(RequestRedirect):
+    """Werkzeug's slash redirect (``POST /images`` to ``/images/``, 308: method and body kept) with a JSON body."""
+
+    def get_response(self, environ: Any = None, scope: Any = None) -> Response:
+        response = _json_error(f"this resource is at {self.new_url}", self.code)
+        response.headers["Location"] = self.new_url
+        return response
+
+
+def _json_redirects() -> None:
+    # Flask sends routing redirects past the error handlers: the only answer that would be HTML.
+    if isinstance(request.routing_exception, RequestRedirect) and not isinstance(request.routing_exception, JsonRedirect):
+        request.routing_exception = JsonRedirect(request.routing_exception.new_url)
+
+
 def register(app: Flask) -> None:
+    app.before_request(_json_redirects)
+
     @app.errorhandler(ImageRepoError)
     def repo_error(exc: ImageRepoError) -> Response:
         if exc.status >= 500:

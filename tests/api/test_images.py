@@ -376,6 +376,15 @@ def test_unknown_route_and_method_are_json(client):
     assert r.status_code == 405 and r.is_json
 
 
+def test_a_slash_redirect_is_json_and_keeps_the_upload(client, photo):
+    r = client.post("/images", data={"file": (io.BytesIO(photo), "x.jpg")}, content_type="multipart/form-data")
+    assert r.status_code == 308 and r.is_json and r.headers["Location"] == "http://localhost/images/"
+    assert "/images/" in r.get_json()["message"]
+    followed = client.post("/images", data={"file": (io.BytesIO(photo), "x.jpg")}, content_type="multipart/form-data",
+                           follow_redirects=True)
+    assert followed.status_code == 200 and followed.get_json() == "x"  # stored, under its file name
+
+
 def test_health_and_ready(client):
     assert client.get("/healthz").status_code == 200
     assert client.get("/readyz").get_json()["status"] == "ok"
