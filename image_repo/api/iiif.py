@@ -123,7 +123,7 @@ def info(version: int, original: Original, image_id: str) -> Response:
     svc = service()
     source = svc.iiif.source(original)
     doc = info_json(version, source.info, image_id, max_area=svc.settings.max_output_pixels,
-                    extra_qualities=svc.iiif.extra_qualities(original))
+                    extra_qualities=svc.iiif.extra_qualities(original, source))
     body = json.dumps(doc).encode()
     etag = hashlib.sha256(body).hexdigest()[:32]
     ld = wants_json_ld()

@@ -165,10 +165,10 @@ def one(original: Original, options: QueryOptions, *, negotiable: bool = False) 
         return ranged(response, len(data))
     if options.meta:
         return jsonify(svc.metadata(original))
+    spec, vary = svc.renderings.spec_for(original, options.spec, options.rendering), None
     if options.url:
-        url, expires = svc.temp_url(original, options.spec, sign_own_url)
+        url, expires = svc.temp_url(original, spec, sign_own_url)
         return jsonify(url=url, expires=expires)
-    spec, vary = options.spec, None
     if negotiable and svc.settings.format_negotiation:
         # Its own kind, so its own derived key and ETag; caches keep one copy per Accept.
         spec = dataclasses.replace(spec, kind=negotiated_kind(request.headers.get("Accept"), spec.kind))
@@ -303,6 +303,8 @@ def post_image(path: str) -> Response:
 @bp.put("/<path:path>")
 @describe(doc.PUT_IMAGE)
 def put_image(path: str) -> Response:
+    if "renderings" in request.args:
+        return put_rendering(path, request.args["renderings"])
     data = request.get_data(cache=False)
     if len(data) > service().settings.max_upload_bytes:
         raise PayloadTooLarge("body: larger than max_upload_bytes")
@@ -315,8 +317,22 @@ def put_image(path: str) -> Response:
 def delete_image(path: str) -> Response:
     svc = service()
     name = svc.validate_name(path)
+    if "renderings" in request.args:
+        svc.renderings.delete(svc.resolve_path(path)[0], request.args["renderings"])
+        return Response(status=204)
     svc.delete(name)
     return Response(status=204)
+
+
+def put_rendering(path: str, rname: str) -> Response:
+    """``PUT /images/<name>?renderings=<rname>``: a named rendering of a multichannel image, as JSON."""
+    svc = service()
+    original, _ = svc.resolve_path(path)
+    existed = rname in svc.renderings.saved(original.name)
+    saved = svc.renderings.save(original, rname, request.get_data(cache=False))
+    response = jsonify(saved)
+    response.status_code = 200 if existed else 201
+    return response
 
 
 __all__ = ["bp", "signed_bp", "DerivationSpec", "KINDS"]

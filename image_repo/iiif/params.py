@@ -17,9 +17,13 @@ import re
 from dataclasses import dataclass
 
 from ..errors import InvalidRequest
+from ..imaging.rendering import parse_inline
 
 VERSIONS = (2, 3)
 QUALITIES = ("default", "color", "gray", "bitonal")
+INLINE = "channels:"
+"""A quality ``channels:0:0000FF:500:4000,3:FF0000:200:9000`` is an inline rendering of a
+multichannel image (the 2016 ``channels=`` value): what the browse page's viewer asks for."""
 FORMATS = ("jpg", "png", "webp", "tif", "gif")
 """Formats served (IIIF names; all are also output kinds of imaging/formats.py)."""
 KNOWN_FORMATS = (*FORMATS, "jp2", "pdf")
@@ -230,6 +234,9 @@ def parse_quality_format(text: str) -> tuple[str, str]:
         if fmt in KNOWN_FORMATS:
             raise InvalidRequest(f"format: {fmt} is not served here (served: {', '.join(FORMATS)})")
         raise InvalidRequest(f"format: {fmt!r} is not one of {', '.join(FORMATS)}")
+    if quality.startswith(INLINE):
+        parse_inline(quality[len(INLINE):], "quality")  # 400 naming what is wrong, before any lookup
+        return quality, fmt
     if not _QUALITY.fullmatch(quality):
         raise InvalidRequest(f"quality: {quality!r} is not one of {', '.join(QUALITIES)}")
     return quality, fmt
@@ -237,7 +244,7 @@ def parse_quality_format(text: str) -> tuple[str, str]:
 
 def check_quality(quality: str, extra: tuple[str, ...] = ()) -> None:
     """400 unless ``quality`` is one of the API's or one of this image's ``extra`` (saved renderings)."""
-    if quality not in QUALITIES and quality not in extra:
+    if quality not in QUALITIES and quality not in extra and not quality.startswith(INLINE):
         known = ", ".join((*QUALITIES, *extra))
         raise InvalidRequest(f"quality: {quality!r} is not one of {known}")
 

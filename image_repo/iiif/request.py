@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 
 from ..errors import InvalidRequest
+from ..imaging.rendering import Rendering
 from .params import (
     Region,
     Rotation,
@@ -77,6 +78,8 @@ class Resolved:
     format: str
     full_width: int
     full_height: int
+    rendering: Rendering | None = None
+    """For a multichannel image: the rendering its quality names (the default one for ``default``)."""
 
     @property
     def region(self) -> tuple[int, int, int, int]:
@@ -101,8 +104,11 @@ class Resolved:
     def key(self) -> str:
         """Canonical string for derived object names and ETags, e.g. ``iiif.0,0,512,512.512,512.0.default.v1.jpg``."""
         turn = ("m" if self.mirror else "") + _number(self.degrees)
+        quality = self.quality
+        if self.rendering is not None:  # by what it shows, not by its name: a rendering saved anew has new keys
+            quality = (f"{quality}-" if quality in ("gray", "bitonal") else "") + self.rendering.key()
         return (f"iiif.{self.x},{self.y},{self.w},{self.h}.{self.width},{self.height}.{turn}."
-                f"{self.quality}.v{RENDER_VERSION}.{self.format}")
+                f"{quality}.v{RENDER_VERSION}.{self.format}")
 
     def canonical(self, version: int, max_area: int) -> str:
         """The canonical ``region/size/rotation/quality.format`` of this request in ``version``."""
@@ -122,4 +128,7 @@ class Resolved:
         else:
             size = f"{self.width},{self.height}"
         rotation = ("!" if self.mirror else "") + _number(self.degrees)
-        return f"{region}/{size}/{rotation}/{self.quality}.{self.format}"
+        quality = self.quality
+        if quality.startswith("channels:") and self.rendering is not None:
+            quality = "channels:" + self.rendering.text()
+        return f"{region}/{size}/{rotation}/{quality}.{self.format}"

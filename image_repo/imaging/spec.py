@@ -6,6 +6,8 @@ from typing import Mapping
 
 from ..errors import InvalidRequest
 from .formats import KINDS, output_kind
+from .rendering import NAME as RENDERING_NAME
+from .rendering import Rendering, parse_inline
 
 MAX_SIDE = 9999
 DERIVE_VERSION = "1"
@@ -27,6 +29,8 @@ class DerivationSpec:
     width: int | None = None
     height: int | None = None
     thumbnail: bool = False
+    rendering: Rendering | None = None
+    """For a multichannel image: how its channels are composited (None: its default rendering)."""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -43,7 +47,8 @@ class DerivationSpec:
         """Canonical string used in derived object names and ETags, e.g. ``thumb-50x50.jpg``."""
         op = "thumb" if self.thumbnail else "fit" if self.resizes else "full"
         box = "" if not self.resizes else f"-{self.width or ''}x{self.height or ''}"
-        return f"{op}{box}.v{DERIVE_VERSION}.{self.kind}"
+        shown = f".{self.rendering.key()}" if self.rendering is not None else ""
+        return f"{op}{box}{shown}.v{DERIVE_VERSION}.{self.kind}"
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,8 @@ class QueryOptions:
     meta: bool = False
     url: bool = False
     regex: str | None = None
+    rendering: str | None = None
+    """``rendering=``: a saved rendering's name (resolved against the image by the service)."""
 
 
 def parse_bool(name: str, value: str) -> bool:
@@ -104,9 +111,17 @@ def parse_query(
     regex = args.get("regex")
     if regex is not None and regex == "":
         raise InvalidRequest("regex: an empty pattern matches nothing; leave it out instead")
+    inline = parse_inline(args["channels"]) if "channels" in args else None
+    named = args.get("rendering")
+    if named is not None:
+        if inline is not None:
+            raise InvalidRequest("rendering: give either rendering= (a saved one) or channels= (inline), not both")
+        if not RENDERING_NAME.fullmatch(named):
+            raise InvalidRequest(f"rendering: {named[:80]!r} is not a rendering name (a-z, 0-9, _ and -)")
     return QueryOptions(
-        spec=DerivationSpec(kind=kind, width=width, height=height, thumbnail=thumbnail),
+        spec=DerivationSpec(kind=kind, width=width, height=height, thumbnail=thumbnail, rendering=inline),
         meta=parse_bool("meta", args["meta"]) if "meta" in args else False,
         url=parse_bool("url", args["url"]) if "url" in args else False,
         regex=regex,
+        rendering=named,
     )

@@ -318,7 +318,7 @@ class ImportService:
             pyramids = self.service.pyramids
             if pyramids.enabled:
                 h = huge.header(self.service, original)
-                if pyramids.wanted(h.width, h.height):
+                if pyramids.wanted(h.width, h.height, h.multichannel):
                     pyramids.request(original.name, original.ref.key, original.info)
                     return
             if int(rec["size"]) > self.settings.max_upload_bytes:

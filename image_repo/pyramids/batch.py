@@ -28,7 +28,7 @@ def _record(svc: ImageService, name: str) -> dict[str, Any] | None:
 
     original = svc.get_original(name)
     h = huge.header(svc, original)
-    if not svc.pyramids.wanted(h.width, h.height):
+    if not svc.pyramids.wanted(h.width, h.height, h.multichannel):
         return None
     version = content_version(original.info)
     rec = svc.pyramids.records.load(build_id(name, version))

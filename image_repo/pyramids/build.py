@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from . import ome
 from .index import index_tiff, with_stats
 
 TILE = 512
@@ -78,7 +79,9 @@ def open_original(path: str, max_pixels: int) -> tuple[Any, str, list[str]]:
         turn = int(im.get("orientation")) if im.get_typeof("orientation") else 1
         if turn != 1:  # rotation needs random access: libvips decodes to a temporary file, not to memory
             im = pyvips.Image.new_from_file(path, access="random", fail_on="truncated").autorot()
-        if im.bands > 4 or (im.interpretation == "multiband" and im.bands not in (1, 3)):
+        grey_planes = (loader.startswith("tiff") and im.bands > 1 and im.interpretation in ("b-w", "grey16")
+                       and not ome.grey_planes_with_alpha(path))  # minisblack samples: channels, not colours
+        if im.bands > 4 or (im.interpretation == "multiband" and im.bands not in (1, 3)) or grey_planes:
             rnd = pyvips.Image.new_from_file(path, access="random", fail_on="truncated")
             bands = [rnd[i] for i in range(rnd.bands)]
             roll = pyvips.Image.arrayjoin(bands, across=1).copy()
@@ -133,6 +136,9 @@ def build(src: str, out_dir: str, key: str, *, quality: int, max_pixels: int, so
         options.update(compression="deflate", predictor="horizontal", level=1)
     if kind == "channels":
         options.update(subifd=True)
+    if im.get_typeof("image-description"):  # the original's OME-XML would describe another layout than ours
+        im = im.copy()
+        im.remove("image-description")
     try:
         im.tiffsave(tiff, **options)
     except pyvips.Error as e:
@@ -143,7 +149,12 @@ def build(src: str, out_dir: str, key: str, *, quality: int, max_pixels: int, so
     if im.format == "ushort" and kind != "channels":
         lo, hi = min(s["p0.1"] for s in stats), max(s["p99.9"] for s in stats)
         window = (lo, hi if hi > lo else lo + 1)
-    index = with_stats(index, stats, window, names)
+    colours: list[str | None] = []
+    if kind == "channels":  # what the original's OME-XML says of its channels (the pyramid keeps none)
+        told = ome.of_file(src)
+        names = [told.name(i) if told.names else n for i, n in enumerate(names)]
+        colours = [told.colour(i) for i in range(len(names))]
+    index = with_stats(index, stats, window, names, colours)
     path = os.path.join(out_dir, "pyramid.index")
     with open(path, "wb") as f:
         f.write(index.encode())

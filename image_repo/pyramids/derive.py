@@ -1,8 +1,8 @@
 """The 2016 parameters (xsize, ysize, thumbnail, kind) from a TiledSource, never from the original.
 
 The smallest level at least as big as the target is read (only its tiles), shown as 8 bits
-(16-bit through the window measured at build time; N channels as the first channel through
-its own percentiles, until renderings come), and handed to derive() as a stand-in for the
+(16-bit through the window measured at build time; N channels composited by the request's
+rendering, or the default one made at build time), and handed to derive() as a stand-in for the
 original: sizes, sharpening and output formats are exactly those of every other image.
 """
 from __future__ import annotations
@@ -15,6 +15,7 @@ from PIL import Image
 from ..errors import PayloadTooLarge
 from ..imaging.derive import Derived, derive, fit_size, spec_box
 from ..imaging.intermediate import Intermediate
+from ..imaging.rendering import composite, default_rendering
 from ..imaging.spec import DerivationSpec
 from .source import SourceInfo, TiledSource
 
@@ -62,8 +63,13 @@ def derive_from_source(source: TiledSource, spec: DerivationSpec, *, max_pixels:
     if lv.width * lv.height > max_pixels:
         raise PayloadTooLarge(f"{target[0]}x{target[1]} would be made from {lv.width}x{lv.height} pixels; "
                               f"the limit is {max_pixels / 1e6:.1f} megapixels (ask for a smaller xsize/ysize)")
-    channels = (0,) if info.photometric == "channels" else tuple(range(len(info.channels)))
-    arr = as_8bit(source.region(level, 0, 0, lv.width, lv.height, channels=channels), info, channels)
+    if info.photometric == "channels":  # composited as the rendering asks (the default one unless named)
+        rendering = spec.rendering or info.rendering or default_rendering(info.channels)
+        rendering.check(len(info.channels))
+        arr = composite(source.region(level, 0, 0, lv.width, lv.height, channels=rendering.indices), rendering)
+    else:
+        channels = tuple(range(len(info.channels)))
+        arr = as_8bit(source.region(level, 0, 0, lv.width, lv.height, channels=channels), info, channels)
     frame = Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr, "L" if arr.shape[2] == 1 else "RGB")
     buf = io.BytesIO()
     frame.save(buf, "TIFF")  # uncompressed: a copy of the pixels, no codec work either way

@@ -27,6 +27,19 @@ class Header:
     format: str
     """libvips sample format: uchar, ushort..."""
     pages: int = 1
+    interpretation: str = ""
+    ome: bool = False
+    """The first page's description is OME-XML."""
+
+    @property
+    def multichannel(self) -> bool:
+        """A TIFF of N channels (served only from its pyramid, composited by renderings): OME pages,
+        16-bit pages of one band each, more than 4 bands, or several minisblack samples."""
+        if self.kind.name != "tif":
+            return False
+        if self.pages > 1 and self.bands == 1:
+            return self.ome or self.format in ("ushort", "short")
+        return self.bands > 4 or (self.bands in (3, 4) and self.interpretation in ("b-w", "grey16", "multiband"))
 
 
 def _header(im: Any) -> Header:
@@ -35,7 +48,9 @@ def _header(im: Any) -> Header:
     if kind is None:
         raise UnsupportedImage(f"images beyond max_pixels are accepted as JPEG, PNG or TIFF only, not {loader or 'this'}")
     pages = int(im.get("n-pages")) if im.get_typeof("n-pages") else 1
-    return Header(kind, im.width, im.height, im.bands, str(im.format), pages)
+    description = str(im.get("image-description")) if im.get_typeof("image-description") else ""
+    return Header(kind, im.width, im.height, im.bands, str(im.format), pages, str(im.interpretation),
+                  "<OME" in description[:4096])
 
 
 def _errors(e: Exception) -> UnprocessableImage:

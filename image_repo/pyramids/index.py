@@ -26,6 +26,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from ..imaging.rendering import Rendering, Window, default_rendering
+from . import ome
 from .source import Channel, Level, SourceInfo
 
 MAGIC = b"IRPX1\n"
@@ -122,7 +124,8 @@ class PyramidIndex:
                           tuple(Level(**lv) for lv in i["levels"]), i["photometric"],
                           tuple(Channel(c["name"], c["dtype"], c.get("colour"), dict(c.get("stats") or {}))
                                 for c in i["channels"]),
-                          i["stored"], tuple(i["window"]) if i.get("window") else None)
+                          i["stored"], tuple(i["window"]) if i.get("window") else None,
+                          Rendering(tuple(Window(**w) for w in i["rendering"]["channels"])) if i.get("rendering") else None)
         return cls(info, tuple(levels), h["key"], bool(h["in_original"]), int(h["size"]), h["compression"],
                    int(h["predictor"]), h["dtype"], int(h["bands"]), bool(h.get("jpeg_rgb")), h.get("source_version", ""))
 
@@ -146,7 +149,7 @@ def index_tiff(f: IO[bytes] | io.RawIOBase | str, key: str, size: int, *, in_ori
         try:
             series = tf.series[0]
             levels = series.levels
-            pages: list[list[Any]] = [list(lv.pages) for lv in levels]
+            pages: list[list[Any]] = [[_page(p) for p in lv.pages] for lv in levels]
         except (IndexError, ValueError, KeyError, OSError, struct.error) as e:
             raise NotUsable(f"unreadable TIFF structure: {e}") from None
         base: Any = pages[0][0]
@@ -197,11 +200,18 @@ def index_tiff(f: IO[bytes] | io.RawIOBase | str, key: str, size: int, *, in_ori
         if kind == "rgb" and photometric not in (2, 6):
             raise NotUsable(f"photometric {base.photometric.name}")
         names = _channel_names(kind, channel_planes if kind == "channels" else bands)
+        told = ome.of_tiff(tf) if kind == "channels" else ome.Described()
         info = SourceInfo(width, height, tw, th, tuple(out_levels), kind,
-                          tuple(Channel(n, dtype.name) for n in names), compression)
+                          tuple(Channel(told.name(i) if told.names else n, dtype.name, told.colour(i))
+                                for i, n in enumerate(names)), compression)
         return PyramidIndex(info, tuple(out_tiles), key, in_original, size, compression, int(base.predictor),
                             dtype.newbyteorder(tf.byteorder).str if dtype.itemsize > 1 else "|u1",
                             bands, compression == "jpeg" and photometric == 2, source_version)
+
+
+def _page(p: Any) -> Any:
+    """A whole page: tifffile hands pages after the first as frames, which keep no tile tags."""
+    return p.aspage() if p is not None and hasattr(p, "aspage") and not hasattr(p, "tilewidth") else p
 
 
 def _channel_names(kind: str, n: int) -> list[str]:
@@ -213,11 +223,14 @@ def _channel_names(kind: str, n: int) -> list[str]:
 
 
 def with_stats(index: PyramidIndex, stats: list[dict[str, float]], window: tuple[float, float] | None,
-               names: list[str] | None = None) -> PyramidIndex:
-    """The index with each channel's measured statistics (and names, when the build knows them), and the window."""
-    channels = tuple(Channel(names[i] if names and i < len(names) else c.name, c.dtype, c.colour,
+               names: list[str] | None = None, colours: list[str | None] | None = None) -> PyramidIndex:
+    """The index with each channel's measured statistics (and names and colours, when the build knows
+    them), the window, and for N channels the default rendering made from them."""
+    channels = tuple(Channel(names[i] if names and i < len(names) else c.name, c.dtype,
+                             colours[i] if colours and i < len(colours) and colours[i] else c.colour,
                              stats[i] if i < len(stats) else {}) for i, c in enumerate(index.info.channels))
-    info = SourceInfo(**{**_fields(index.info), "channels": channels, "window": window})
+    rendering = default_rendering(channels) if index.info.photometric == "channels" else None
+    info = SourceInfo(**{**_fields(index.info), "channels": channels, "window": window, "rendering": rendering})
     return PyramidIndex(**{**_fields(index), "info": info})
 
 

@@ -83,9 +83,10 @@ class Pyramids:
     def enabled(self) -> bool:
         return self.settings.pyramid_min_side > 0
 
-    def wanted(self, width: int, height: int) -> bool:
-        """Whether an original this big gets a pyramid."""
-        return self.enabled and max(width, height) > self.settings.pyramid_min_side
+    def wanted(self, width: int, height: int, multichannel: bool = False) -> bool:
+        """Whether an original this big gets a pyramid (a multichannel one always does: its
+        channels are served from their planes only)."""
+        return self.enabled and (multichannel or max(width, height) > self.settings.pyramid_min_side)
 
     # -- reading -------------------------------------------------------------------------
     def index(self, name: str, version: str, *, fresh: bool = False) -> PyramidIndex | None:

@@ -13,6 +13,8 @@ from typing import Protocol
 
 import numpy as np
 
+from ..imaging.rendering import Rendering
+
 
 @dataclass(frozen=True)
 class Channel:
@@ -54,6 +56,8 @@ class SourceInfo:
     """How tiles are stored: ``jpeg``, ``deflate``, ``zstd``, ``none``; ``jpeg`` tiles may pass through as they are."""
     window: tuple[float, float] | None = None
     """For 16-bit ``grey``/``rgb``: the (low, high) sample values shown as 0 and 255, from the image's own percentiles."""
+    rendering: Rendering | None = None
+    """For ``channels``: the default rendering, made when the pyramid was built (imaging/rendering.py)."""
 
 
 class TiledSource(Protocol):

@@ -54,6 +54,24 @@ def is_huge(svc: ImageService, original: Original) -> bool:
     return h.width * h.height > svc.settings.max_pixels
 
 
+def is_multichannel(svc: ImageService, original: Original) -> bool:
+    """A TIFF of N channels: served from its pyramid only (renderings composite its channels)."""
+    if original.ref.kind.name != "tif":
+        return False
+    try:
+        return header(svc, original).multichannel
+    except ImageRepoError:
+        return False
+
+
+def multichannel_bytes(data: bytes) -> bool:
+    """Whether an upload is a TIFF of N channels (its header only)."""
+    try:
+        return header_of_bytes(data).multichannel
+    except ImageRepoError:
+        return False
+
+
 def too_big_to_read(svc: ImageService, original: Original) -> bool:
     """Large in bytes and beyond max_pixels: not even its bytes are read whole."""
     return svc.pyramids.enabled and original.info.size > READ_WHOLE_BYTES and is_huge(svc, original)

@@ -20,10 +20,13 @@ from cachetools import LRUCache
 from .. import names
 from ..errors import NotFound, PayloadTooLarge, StorageUnavailable
 from ..iiif import ImageRequest, Resolved, check_quality
+from ..iiif.params import INLINE, QUALITIES
+from ..imaging.rendering import parse_inline
 from ..imaging.formats import KINDS
 from ..imaging.intermediate import Intermediate
 from ..pyramids.source import TiledSource
 from . import huge, tiles
+from .renderings import Renderings, default_of
 from .whole import Described, WholeImageSource, describe, whole_info
 
 if TYPE_CHECKING:
@@ -52,7 +55,8 @@ class IIIFImages:
         found: TiledSource | None = pyramids.source(original)
         if found is not None:
             return found
-        if pyramids.enabled and (huge.too_big_to_read(svc, original) or huge.is_huge(svc, original)):
+        if pyramids.enabled and (huge.too_big_to_read(svc, original) or huge.is_huge(svc, original)
+                                 or huge.is_multichannel(svc, original)):
             found = pyramids.source(original, fresh=True)  # built a moment ago by another process?
             if found is None:
                 raise huge.pending(svc, original)
@@ -76,17 +80,33 @@ class IIIFImages:
             max_pixels=settings.max_pixels, resample=settings.resample_filter,
         )
 
-    def extra_qualities(self, original: Original) -> tuple[str, ...]:
-        """Qualities this image has beyond the API's: its saved renderings (issue 16 fills this in)."""
-        return ()
+    def extra_qualities(self, original: Original, source: TiledSource | None = None) -> tuple[str, ...]:
+        """Qualities this image has beyond the API's: the saved renderings of a multichannel image."""
+        if source is None:
+            source = self.source(original)
+        return self.service.renderings.names_for(original, source)
 
     def resolve(self, original: Original, source: TiledSource, request: ImageRequest) -> Resolved:
-        """``request`` in pixels of ``source``, its quality made effective (400s name the part)."""
-        check_quality(request.quality, self.extra_qualities(original))
+        """``request`` in pixels of ``source``, its quality made effective (400s name the part).
+
+        On a multichannel image every quality is a rendering: ``default`` (and ``color``, ``gray``,
+        ``bitonal``) its default one, a saved rendering's name that one, ``channels:...`` inline."""
         info = source.info
+        quality, rendering = request.quality, None
+        if quality.startswith(INLINE):
+            rendering = parse_inline(quality[len(INLINE):], "quality")
+            Renderings.check(source, rendering, "quality")
+        elif info.photometric == "channels" and quality not in QUALITIES:
+            rendering = self.service.renderings.named(original, quality, "quality")
+        else:
+            check_quality(quality, self.extra_qualities(original, source) if quality not in QUALITIES else ())
         resolved = request.resolve(info.width, info.height, max_area=self.service.settings.max_output_pixels)
+        if info.photometric == "channels" and rendering is None:
+            rendering = default_of(info)
         quality = tiles.effective_quality(resolved.quality, info)
-        return resolved if quality == resolved.quality else replace(resolved, quality=quality)
+        if quality == resolved.quality and rendering is None:
+            return resolved
+        return replace(resolved, quality=quality, rendering=rendering)
 
     def etag(self, original: Original, resolved: Resolved) -> str:
         return self.service.etag(original, resolved)

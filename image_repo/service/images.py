@@ -30,6 +30,7 @@ from ..pyramids.service import Pyramids
 from ..pyramids.source import TiledSource
 from ..storage.base import ObjectInfo, ObjectStore, SupportsTempUrl, content_version, sha256_hex
 from .iiif import IIIFImages
+from .renderings import Renderings
 from . import huge
 from .intermediates import Intermediates
 from .originals import Original, Originals, literal_prefix
@@ -66,12 +67,15 @@ class ImageService:
         # Host-wide state of the workers (locks, the write counter) lives in the disk cache's directory.
         disk = next((level for level in getattr(cache, "levels", []) if isinstance(level, DiskCache)), None)
         host_dir = disk.path if disk is not None else settings.disk_cache_path()
-        self.originals = Originals(settings, store, HostWrites(host_dir))
+        writes = HostWrites(host_dir)
+        self.originals = Originals(settings, store, writes)
         self.name_limits = self.originals.name_limits
         self.intermediates = Intermediates(cache)
         self.pyramids = Pyramids(settings, store, cache, host_dir)
         """Huge images: ``source(original)`` (a TiledSource or None) and ``status(original)`` (pyramids/service.py)."""
         self.iiif = IIIFImages(self, tile_size=settings.iiif_tile_size)
+        self.renderings = Renderings(self, store, writes)
+        """Saved renderings of multichannel images (service/renderings.py)."""
         self._flight = SingleFlight()
         # Across worker processes: a lock per derived key, where they then find the result in
         # a level they share and that is written before the lock is released (disk, or a local cache store).
@@ -218,7 +222,7 @@ class ImageService:
         in it; else from the original (keeping an intermediate). Never from a huge original."""
         max_pixels, max_output_pixels = self.settings.max_pixels, self.settings.max_output_pixels
         pyramid = self.pyramids.source(original) if huge.worth_a_look(self, original) else None
-        if pyramid is None and huge.too_big_to_read(self, original):
+        if pyramid is None and (huge.too_big_to_read(self, original) or huge.is_multichannel(self, original)):
             pyramid = self.pyramids.source(original, fresh=True)  # built a moment ago by another process?
             if pyramid is None:
                 raise huge.pending(self, original)
@@ -288,12 +292,12 @@ class ImageService:
     def metadata(self, original: Original) -> dict[str, object]:
         """What meta=true answers; a huge original's from its header alone, and every image's pyramid state."""
         if huge.too_big_to_read(self, original):
-            return huge.metadata(self, original)
+            return self._channels_meta(original, huge.metadata(self, original))
         source = self.store.get(original.ref.key)
         try:
             meta = read_metadata(source, include_gps=self.settings.expose_gps)
         except PayloadTooLarge:  # past Pillow's own limit: the header is all we read of it
-            return huge.metadata(self, original)
+            return self._channels_meta(original, huge.metadata(self, original))
         out: dict[str, object] = {
             "name": original.name,
             "key": original.ref.key,
@@ -304,6 +308,13 @@ class ImageService:
         }
         if self.pyramids.enabled:
             out["pyramid"] = self.pyramids.status(original)
+        return self._channels_meta(original, out)
+
+    def _channels_meta(self, original: Original, out: dict[str, object]) -> dict[str, object]:
+        """With a ready multichannel pyramid: its channels (names, statistics) and renderings."""
+        pyramid = self.pyramids.source(original, fresh=True) if self.pyramids.enabled else None
+        if pyramid is not None:
+            out.update(self.renderings.describe(pyramid, original))
         return out
 
     # -- writes --------------------------------------------------------------------------
@@ -354,7 +365,7 @@ class ImageService:
                     pass
         self.replaced(name, had_original=bool(existing))
         self._count("uploads")
-        if self.pyramids.wanted(info.width, info.height):
+        if self.pyramids.wanted(info.width, info.height, kind.name == "tif" and huge.multichannel_bytes(data)):
             self.pyramids.request(name, key, stored)
         return Uploaded(name, key, stored.sha256 or digest, created=not existing)
 
@@ -377,6 +388,7 @@ class ImageService:
         self.originals.changed(name)
         if had_original:
             self._drop_derivatives(name)
+            self.renderings.drop(name)
 
     def _all_original_keys(self, name: str) -> list[names.OriginalRef]:
         return self.originals.all_keys(name)

@@ -19,6 +19,7 @@ from ..iiif.request import Resolved
 from ..imaging.derive import RESAMPLE_FILTERS
 from ..imaging.formats import KINDS
 from ..imaging.pixels import for_output, save_params
+from ..imaging.rendering import composite
 from ..pyramids.source import SourceInfo, TiledSource
 
 PASSTHROUGH_QUALITIES = frozenset({"default", "color"})
@@ -26,7 +27,8 @@ PASSTHROUGH_QUALITIES = frozenset({"default", "color"})
 
 def effective_quality(quality: str, info: SourceInfo) -> str:
     """The quality as the image is: ``color`` of a colour image and ``gray`` of a grey one are ``default``."""
-    if (quality == "color" and info.photometric in ("rgb", "grey")) or (quality == "gray" and info.photometric == "grey"):
+    if (quality == "color" and info.photometric in ("rgb", "grey", "channels")) or (
+            quality == "gray" and info.photometric == "grey"):
         return "default"
     return quality
 
@@ -69,8 +71,8 @@ def to_image(pixels: np.ndarray, info: SourceInfo) -> Image.Image:
     """A region's samples (height x width x bands) as an 8-bit L, LA, RGB or RGBA image.
 
     16-bit samples are shown through the source's window (low and high as 0 and 255), or
-    their whole range when it has none. N-band ``channels`` sources show their first band as
-    grey until renderings (issue 16) composite them.
+    their whole range when it has none. A ``channels`` source asked with no rendering shows its
+    first band as grey (requests for one always carry a rendering: read_region composites it).
     """
     if pixels.ndim == 2:
         pixels = pixels[:, :, np.newaxis]
@@ -100,8 +102,12 @@ def read_region(source: TiledSource, r: Resolved, *, resample: str = "lanczos") 
     fx1, fy1 = min((r.x + r.w) / scale, level.width), min((r.y + r.h) / scale, level.height)
     ix0, iy0 = min(math.floor(fx0), level.width - 1), min(math.floor(fy0), level.height - 1)
     ix1, iy1 = max(ix0 + 1, min(level.width, math.ceil(fx1 - 1e-9))), max(iy0 + 1, min(level.height, math.ceil(fy1 - 1e-9)))
-    pixels = source.region(index, ix0, iy0, ix1 - ix0, iy1 - iy0)
-    im = to_image(pixels, info)
+    if r.rendering is not None and info.photometric == "channels":
+        # Only the channels shown are read (one ranged read per channel tile), composited on their 16 bits.
+        pixels = source.region(index, ix0, iy0, ix1 - ix0, iy1 - iy0, channels=r.rendering.indices)
+        im = Image.fromarray(composite(pixels, r.rendering), "RGB")
+    else:
+        im = to_image(source.region(index, ix0, iy0, ix1 - ix0, iy1 - iy0), info)
     box = (fx0 - ix0, fy0 - iy0, fx1 - ix0, fy1 - iy0)
     if im.size == (r.width, r.height) and box == (0.0, 0.0, float(im.width), float(im.height)):
         return im
