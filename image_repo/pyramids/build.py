@@ -127,7 +127,10 @@ def _vips_reason(e: Exception) -> str:
 def build(src: str, out_dir: str, key: str, *, quality: int, max_pixels: int, source_version: str = "") -> Built:
     """Write ``out_dir/pyramid.tif`` and ``out_dir/pyramid.index`` for the original at ``src``."""
     pyvips = _vips()
-    im, kind, names = open_original(src, max_pixels)
+    readable = src
+    if ome.tiled_separate(src):  # libvips reads no tiled planar-separate TIFF: one page per plane first
+        readable = ome.split_planes(src, os.path.join(out_dir, "planes.tif"))
+    im, kind, names = open_original(readable, max_pixels)
     tiff = os.path.join(out_dir, "pyramid.tif")
     options: dict[str, Any] = {"tile": True, "tile_width": TILE, "tile_height": TILE, "pyramid": True, "bigtiff": True}
     if im.format == "uchar" and kind != "channels":
@@ -158,6 +161,8 @@ def build(src: str, out_dir: str, key: str, *, quality: int, max_pixels: int, so
     path = os.path.join(out_dir, "pyramid.index")
     with open(path, "wb") as f:
         f.write(index.encode())
+    if readable != src:
+        os.remove(readable)
     return Built(tiff, path, len(index.levels), index.info.width, index.info.height)
 
 

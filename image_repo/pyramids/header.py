@@ -73,7 +73,7 @@ def header_of_file(path: str) -> Header:
     import pyvips
 
     try:
-        return _header(pyvips.Image.new_from_file(path, access="sequential"))
+        return _header(pyvips.Image.new_from_file(path, access="sequential", revalidate=True))
     except pyvips.Error as e:
         raise _errors(e) from None
 
@@ -87,7 +87,8 @@ def header_of_object(store: ObjectStore, key: str, size: int) -> Header:
         if callable(open_fd):
             fd = open_fd(key)
             try:
-                return _header(pyvips.Image.new_from_file(f"/proc/self/fd/{fd}", access="sequential"))
+                # revalidate: libvips caches a load by its file name, and fd numbers are reused for other files
+                return _header(pyvips.Image.new_from_file(f"/proc/self/fd/{fd}", access="sequential", revalidate=True))
             finally:
                 os.close(fd)
         f = RangeFile(store, key, size)

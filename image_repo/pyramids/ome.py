@@ -104,3 +104,39 @@ def grey_planes_with_alpha(path: str) -> bool:
             return any(int(v) in (1, 2) for v in (getattr(first, "extrasamples", ()) or ()))
     except (tifffile.TiffFileError, ValueError, OSError, struct.error, IndexError):
         return False
+
+
+def tiled_separate(path: str) -> bool:
+    """Whether the TIFF at ``path`` is tiled with its samples in separate planes (libvips reads no such file)."""
+    import struct
+
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tf:
+            first: Any = tf.pages.first if hasattr(tf.pages, "first") else tf.pages[0]
+            return bool(first.is_tiled) and int(first.planarconfig) == 2 and int(first.samplesperpixel) > 1
+    except (tifffile.TiffFileError, ValueError, OSError, struct.error, IndexError):
+        return False
+
+
+def split_planes(path: str, out: str) -> str:
+    """The first page of the tiled, planar-separate TIFF at ``path`` rewritten to ``out`` as one
+    tiled page per sample plane (the OME layout libvips reads), a tile at a time: memory stays a
+    few tiles whatever the image's size."""
+    from itertools import islice
+
+    import numpy as np
+    import tifffile
+
+    with tifffile.TiffFile(path) as tf:
+        page: Any = tf.pages.first if hasattr(tf.pages, "first") else tf.pages[0]
+        th, tw = int(page.tilelength), int(page.tilewidth)
+        per_plane = -(-int(page.imagelength) // th) * -(-int(page.imagewidth) // tw)
+        tiles = (np.pad(t[0, :, :, 0], ((0, th - t.shape[1]), (0, tw - t.shape[2])))
+                 for t, _, _ in page.segments(sort=True))
+        with tifffile.TiffWriter(out, bigtiff=True) as tw_out:
+            for _ in range(int(page.samplesperpixel)):
+                tw_out.write(islice(tiles, per_plane), shape=(int(page.imagelength), int(page.imagewidth)),
+                             dtype=page.dtype, tile=(th, tw), photometric="minisblack", compression="zlib")
+    return out

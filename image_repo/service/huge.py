@@ -119,5 +119,16 @@ def probe_upload(svc: ImageService, data: bytes) -> ImageInfo:
             h = header_of_bytes(data)
         except ImageRepoError:
             raise too_large from None
+    except UnprocessableImage as unreadable:
+        # Pillow reads no TIFF of several planes of samples (planar-separate, 16-bit channels):
+        # such a file is a multichannel original, served from its pyramid only, read by libvips and tifffile.
+        if not svc.pyramids.enabled or not data.startswith((b"II", b"MM")):
+            raise
+        try:
+            h = header_of_bytes(data)
+        except ImageRepoError:
+            raise unreadable from None
+        if not h.multichannel:
+            raise
     check_huge(h, svc.settings.max_pyramid_pixels, len(data))
     return ImageInfo(h.kind, h.width, h.height, h.kind.content_type, h.pages)

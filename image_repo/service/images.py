@@ -16,11 +16,11 @@ from typing import Callable
 from .. import names
 from ..cache.disk import DiskCache
 from ..config.settings import Settings
-from ..errors import Conflict, InvalidRequest, NotConfigured, NotFound, PayloadTooLarge, StorageUnavailable, UnsupportedImage
+from ..errors import NotConfigured, NotFound, PayloadTooLarge, StorageUnavailable
 from ..host.flight import HostFlight, SingleFlight
 from ..host.limiter import Limiter
 from ..host.writes import HostWrites
-from ..imaging import DerivationSpec, Derived, derive, heap, read_metadata
+from ..imaging import DerivationSpec, Derived, derive, heap
 from ..imaging.derive import resample_target
 from ..imaging.formats import KINDS, Kind
 from ..metrics.figures import DERIVATION_SECONDS, EVENTS
@@ -29,11 +29,12 @@ from ..pyramids.derive import derive_from_source
 from ..pyramids.service import Pyramids
 from ..pyramids.source import TiledSource
 from ..storage.base import ObjectInfo, ObjectStore, SupportsTempUrl, content_version, sha256_hex
+from . import huge, meta, writes
 from .iiif import IIIFImages
 from .renderings import Renderings
-from . import huge
 from .intermediates import Intermediates
 from .originals import Original, Originals, literal_prefix
+from .writes import Uploaded
 
 log = logging.getLogger("image_repo.service")
 
@@ -47,14 +48,6 @@ class Rendered:
     etag: str
     cached: bool
     """True when a cache level had it (no derivation was made for this request)."""
-
-
-@dataclass(frozen=True)
-class Uploaded:
-    name: str
-    key: str
-    sha256: str
-    created: bool
 
 
 class ImageService:
@@ -290,122 +283,22 @@ class ImageService:
         return self.store.get(original.ref.key)
 
     def metadata(self, original: Original) -> dict[str, object]:
-        """What meta=true answers; a huge original's from its header alone, and every image's pyramid state."""
-        if huge.too_big_to_read(self, original):
-            return self._channels_meta(original, huge.metadata(self, original))
-        source = self.store.get(original.ref.key)
-        try:
-            meta = read_metadata(source, include_gps=self.settings.expose_gps)
-        except PayloadTooLarge:  # past Pillow's own limit: the header is all we read of it
-            return self._channels_meta(original, huge.metadata(self, original))
-        out: dict[str, object] = {
-            "name": original.name,
-            "key": original.ref.key,
-            "bytes": len(source),
-            "sha256": original.info.sha256 or sha256_hex(source),
-            "content_type": original.info.content_type or original.ref.kind.content_type,
-            **meta,
-        }
-        if self.pyramids.enabled:
-            out["pyramid"] = self.pyramids.status(original)
-        return self._channels_meta(original, out)
+        """What meta=true answers (meta.py)."""
+        return meta.metadata(self, original)
 
-    def _channels_meta(self, original: Original, out: dict[str, object]) -> dict[str, object]:
-        """With a ready multichannel pyramid: its channels (names, statistics) and renderings."""
-        pyramid = self.pyramids.source(original, fresh=True) if self.pyramids.enabled else None
-        if pyramid is not None:
-            out.update(self.renderings.describe(pyramid, original))
-        return out
-
-    # -- writes --------------------------------------------------------------------------
-    def upload(
-        self,
-        target: str,
-        data: bytes,
-        filename: str | None = None,
-        *,
-        replace: bool = False,
-        expected_sha256: str | None = None,
-    ) -> Uploaded:
-        """Store ``data`` byte for byte as the original of the name ``target`` implies.
-
-        ``target`` may end in ``/`` (then the upload's own filename is appended) and may
-        carry an extension (naming the kind; the content decides the stored extension).
-        ``expected_sha256`` (hex), when given, must match ``data`` or nothing is stored.
-        The same bytes again under the same name succeed and change nothing (a retry is safe).
-        """
-        if target == "" or target.endswith("/"):
-            base = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
-            if not base:
-                raise InvalidRequest("name: the path ends in '/' but the upload has no filename")
-            target = target + base
-        stem, path_kind = names.split_extension(target)
-        name = self.validate_name(stem if path_kind is not None else target)
-        if not data:
-            raise UnsupportedImage("file: the upload is empty")
-        digest = sha256_hex(data)
-        if expected_sha256 is not None and expected_sha256.lower() != digest:
-            raise InvalidRequest(f"checksum: the upload's SHA-256 is {digest}, not {expected_sha256}; nothing stored")
-        info = huge.probe_upload(self, data)
-        kind = info.kind
-        key = names.original_key(name, kind)
-        existing = self._all_original_keys(name)
-        if len(existing) == 1 and existing[0].key == key:
-            same = self.store.stat(key)
-            if same is not None and same.sha256 == digest:
-                return Uploaded(name, key, digest, created=False)  # identical: nothing to write or invalidate
-        if existing and not replace:
-            raise Conflict(f"Image '{name}' already exists; use PUT to replace it")
-        stored = self.store.put(key, data, kind.content_type, {"sha256": digest})
-        for other in existing:
-            if other.key != key:
-                try:
-                    self.store.delete(other.key)
-                except NotFound:
-                    pass
-        self.replaced(name, had_original=bool(existing))
-        self._count("uploads")
-        if self.pyramids.wanted(info.width, info.height, kind.name == "tif" and huge.multichannel_bytes(data)):
-            self.pyramids.request(name, key, stored)
-        return Uploaded(name, key, stored.sha256 or digest, created=not existing)
+    # -- writes (writes.py) --------------------------------------------------------------
+    def upload(self, target: str, data: bytes, filename: str | None = None, *, replace: bool = False,
+               expected_sha256: str | None = None) -> Uploaded:
+        """Store ``data`` as the original of the name ``target`` implies (writes.upload)."""
+        return writes.upload(self, target, data, filename, replace=replace, expected_sha256=expected_sha256)
 
     def delete(self, name: str) -> None:
         """Remove the original (every stored form of it) and its derivatives."""
-        refs = self._all_original_keys(name)
-        if not refs:
-            raise NotFound(f"Image '{name}' not found")
-        for ref in refs:
-            try:
-                self.store.delete(ref.key)
-            except NotFound:
-                pass
-        self.replaced(name, had_original=True)
-        self._count("deletes")
+        writes.delete(self, name)
 
     def replaced(self, name: str, *, had_original: bool) -> None:
-        """After ``name``'s original was written or removed: every worker of the host forgets
-        what it knew of it, and the derivatives of the old one go (when there was one)."""
-        self.originals.changed(name)
-        if had_original:
-            self._drop_derivatives(name)
-            self.renderings.drop(name)
-
-    def _all_original_keys(self, name: str) -> list[names.OriginalRef]:
-        return self.originals.all_keys(name)
-
-    def _drop_derivatives(self, name: str) -> None:
-        """Best effort: derived keys carry the original's version, so leftovers are never served."""
-        flush = getattr(self.cache, "flush", None)
-        if callable(flush):
-            flush(10.0)  # a derivative still being written behind must not land after we list
-        try:
-            for info in list(bottom_level(self.cache).list(names.derived_prefix(name))):
-                try:
-                    self.cache.delete(info.key)
-                except NotFound:
-                    pass
-        except StorageUnavailable:
-            log.warning("could not remove the derived images of %s; they will never be served", name)
+        """After ``name``'s original was written or removed (writes.replaced)."""
+        writes.replaced(self, name, had_original=had_original)
 
     # -- several images ------------------------------------------------------------------
     def select(self, path: str, regex: str | None) -> list[str]:
