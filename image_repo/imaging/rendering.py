@@ -195,9 +195,12 @@ def default_rendering(channels: Sequence[Any]) -> Rendering:
     stored = [c.colour.upper() if c.colour else None for c in shown]
     # Stored colours win, unless they tell the channels apart no better than nothing (all alike).
     use_stored = len(shown) == 1 or len({s for s in stored if s}) > 1 or (len(shown) > 1 and sum(map(bool, stored)) == 1)
+    kept = [s if use_stored else None for s in stored]
+    # The others from the palette, skipping the colours kept: no two channels look alike.
+    free = iter([p for p in PALETTE if p not in kept] + [p for p in PALETTE if p in kept])
     windows = []
     for i, c in enumerate(shown):
-        colour = (stored[i] if use_stored and stored[i] else None) or ("FFFFFF" if len(shown) == 1 else PALETTE[i])
+        colour = kept[i] or ("FFFFFF" if len(shown) == 1 else next(free))
         top = 255.0 if c.dtype == "uint8" else 65535.0
         stats = c.stats or {}
         low = float(math.floor(stats.get("p0.1", 0.0)))  # whole sample values: a short canonical text

@@ -128,7 +128,7 @@ def build(src: str, out_dir: str, key: str, *, quality: int, max_pixels: int, so
     """Write ``out_dir/pyramid.tif`` and ``out_dir/pyramid.index`` for the original at ``src``."""
     pyvips = _vips()
     readable = src
-    if ome.tiled_separate(src):  # libvips reads no tiled planar-separate TIFF: one page per plane first
+    if ome.separate_planes(src):  # libvips misreads planar-separate TIFFs: one page per plane first
         readable = ome.split_planes(src, os.path.join(out_dir, "planes.tif"))
     im, kind, names = open_original(readable, max_pixels)
     tiff = os.path.join(out_dir, "pyramid.tif")

@@ -33,12 +33,14 @@ class Described:
 
 
 def ome_colour(value: str | None) -> str | None:
-    """``RRGGBB`` of an OME Color attribute (a signed RGBA int32), or None."""
+    """``RRGGBB`` of an OME Color attribute (a signed RGBA int32), or None (none given, or black)."""
     if value is None:
         return None
     try:
         rgba = int(value.strip()) & 0xFFFFFFFF
     except ValueError:
+        return None
+    if rgba >> 8 == 0:  # black adds nothing to a composite: a writer's placeholder, not a choice
         return None
     return f"{rgba >> 8:06X}"
 
@@ -106,8 +108,9 @@ def grey_planes_with_alpha(path: str) -> bool:
         return False
 
 
-def tiled_separate(path: str) -> bool:
-    """Whether the TIFF at ``path`` is tiled with its samples in separate planes (libvips reads no such file)."""
+def separate_planes(path: str) -> bool:
+    """Whether the first page of the TIFF at ``path`` holds its samples in separate planes. libvips
+    reads none of them right (tiled: refused; in strips: rows past the first strip misplaced)."""
     import struct
 
     import tifffile
@@ -115,28 +118,67 @@ def tiled_separate(path: str) -> bool:
     try:
         with tifffile.TiffFile(path) as tf:
             first: Any = tf.pages.first if hasattr(tf.pages, "first") else tf.pages[0]
-            return bool(first.is_tiled) and int(first.planarconfig) == 2 and int(first.samplesperpixel) > 1
+            return int(first.planarconfig) == 2 and int(first.samplesperpixel) > 1
     except (tifffile.TiffFileError, ValueError, OSError, struct.error, IndexError):
         return False
 
 
-def split_planes(path: str, out: str) -> str:
-    """The first page of the tiled, planar-separate TIFF at ``path`` rewritten to ``out`` as one
-    tiled page per sample plane (the OME layout libvips reads), a tile at a time: memory stays a
-    few tiles whatever the image's size."""
-    from itertools import islice
+SPLIT_TILE = 512
 
+
+def split_planes(path: str, out: str) -> str:
+    """The first page of the planar-separate TIFF at ``path`` rewritten to ``out`` as one tiled
+    page per sample plane (the OME layout libvips reads), from its tiles or strips as they are
+    decoded: memory stays a band of SPLIT_TILE rows whatever the image's size."""
     import numpy as np
     import tifffile
 
     with tifffile.TiffFile(path) as tf:
         page: Any = tf.pages.first if hasattr(tf.pages, "first") else tf.pages[0]
-        th, tw = int(page.tilelength), int(page.tilewidth)
-        per_plane = -(-int(page.imagelength) // th) * -(-int(page.imagewidth) // tw)
-        tiles = (np.pad(t[0, :, :, 0], ((0, th - t.shape[1]), (0, tw - t.shape[2])))
-                 for t, _, _ in page.segments(sort=True))
-        with tifffile.TiffWriter(out, bigtiff=True) as tw_out:
-            for _ in range(int(page.samplesperpixel)):
-                tw_out.write(islice(tiles, per_plane), shape=(int(page.imagelength), int(page.imagewidth)),
-                             dtype=page.dtype, tile=(th, tw), photometric="minisblack", compression="zlib")
+        width, height, planes = int(page.imagewidth), int(page.imagelength), int(page.samplesperpixel)
+        segments = (t[0, :, :, 0] for t, _, _ in page.segments(sort=True))
+        if page.is_tiled:
+            th, tw = int(page.tilelength), int(page.tilewidth)
+            per_plane = -(-height // th) * -(-width // tw)
+            tiles = (np.pad(t, ((0, th - t.shape[0]), (0, tw - t.shape[1]))) for t in segments)
+        else:
+            th = tw = SPLIT_TILE
+            per_plane = -(-height // th) * -(-width // tw)
+            tiles = _tiles_of_strips(segments, width, height, th, page.dtype)
+        with tifffile.TiffWriter(out, bigtiff=True) as writer:
+            for _ in range(planes):
+                writer.write(_take(tiles, per_plane), shape=(height, width), dtype=page.dtype, tile=(th, tw),
+                             photometric="minisblack", compression="zlib")
     return out
+
+
+def _take(it: Any, n: int) -> Any:
+    for _ in range(n):
+        yield next(it)
+
+
+def _tiles_of_strips(strips: Any, width: int, height: int, size: int, dtype: Any) -> Any:
+    """Square tiles (row by row of tiles, plane after plane) from the strips of each plane in turn."""
+    import numpy as np
+
+    band = np.zeros((size, width), dtype)
+    pending: list[Any] = []  # the rest of a strip that crossed the band's lower edge
+    while True:  # plane after plane, until the strips run out
+        for plane_row in range(0, height, size):
+            want = min(size, height - plane_row)
+            band[:] = 0
+            filled = 0
+            while filled < want:
+                strip = pending.pop(0) if pending else next(strips, None)
+                if strip is None:
+                    return
+                take = min(want - filled, strip.shape[0])
+                band[filled:filled + take] = strip[:take]
+                if take < strip.shape[0]:
+                    pending.insert(0, strip[take:])
+                filled += take
+            for x in range(0, width, size):
+                tile = np.zeros((size, size), dtype)
+                part = band[:, x:x + size]
+                tile[:, :part.shape[1]] = part
+                yield tile
