@@ -144,6 +144,13 @@ def test_opening_an_image_starts_the_viewer_which_fetches_iiif_tiles(open_server
     zoom, x = page.execute_script(VIEWPORT)
     canvas.send_keys(Keys.ARROW_RIGHT)
     wait(page, lambda d: d.execute_script(VIEWPORT)[1] > x, "a pan to the right from the arrow key")
+    wait(page, lambda d: d.execute_script("return IR.viewer.osd().world.getItemAt(0).getFullyLoaded()"), "the tiles in view")
+    # Nothing but the picture at the view's top edge: no element over the canvas, and any white there
+    # is the picture's own white label (panned almost out of view), not a bar of the page.
+    for x, y, over, white, ix, iy in page.execute_script(TOP_EDGE):
+        assert over == "openseadragon-canvas", (x, y, over)
+        if white:
+            assert LABEL[0] - 8 <= ix <= LABEL[2] + 8 and LABEL[1] - 8 <= iy <= LABEL[3] + 8, (x, y, ix, iy)
     screenshot(page, "viewer")
     assert [k.text for k in page.find_elements(By.CSS_SELECTOR, "#meta dt")][:4] == ["name", "key", "bytes", "sha256"]
 
@@ -191,6 +198,21 @@ def test_viewer_with_deep_zoom_off_shows_a_plain_image_metadata_and_downloads(pl
     assert "url_key" in share  # this server has none: the page says what is missing
 
 
+LABEL = (150, 100, 900, 400)
+"""The white box picture(3000, 2000, ...) draws for its label, in image pixels."""
+TOP_EDGE = """
+const v = IR.viewer.osd().viewport, stage = document.getElementById('deep-zoom').getBoundingClientRect();
+const c = document.querySelector('#deep-zoom canvas'), k = c.width / c.clientWidth, ctx = c.getContext('2d');
+const out = [];
+for (let x = 2; x < 300; x += 12) for (const y of [1, 3, 6]) {
+  const over = document.elementFromPoint(stage.left + x, stage.top + y);
+  const px = ctx.getImageData(Math.floor(x * k), Math.floor(y * k), 1, 1).data;
+  const p = v.viewerElementToImageCoordinates(new OpenSeadragon.Point(x, y));
+  out.push([x, y, over.closest('.openseadragon-canvas') ? 'openseadragon-canvas' : over.className || over.tagName,
+            px[0] > 235 && px[1] > 235 && px[2] > 235, p.x, p.y]);
+}
+return out;
+"""
 VIEWPORT = "const v = IR.viewer.osd().viewport; return [v.getZoom(true), v.getCenter(true).x];"
 RESOURCES = "return performance.getEntriesByType('resource').map((e) => [e.name, e.responseStatus || 0]);"
 CANVAS_DRAWN = """
@@ -217,10 +239,13 @@ def test_upload_through_the_file_input(open_server, page, tmp_path):
     sent_requests(page)
     page.execute_cdp_cmd("Network.enable", {})
     page.execute_cdp_cmd("Network.emulateNetworkConditions",
-                         {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 200 * 1024})
+                         {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 100 * 1024})
     try:
         page.find_element(By.ID, "file-input").send_keys("\n".join(str(p) for p in (small, large, broken)))
-        wait(page, lambda d: d.execute_script(IN_FLIGHT), "the large upload in flight, the others finished")
+        # The gallery below lists what is stored while the large one still uploads (not "No images here yet").
+        wait(page, lambda d: d.execute_script(IN_FLIGHT) and d.execute_script(LISTED) == ["uploads/small"],
+             "the large upload in flight, the others finished, the stored one in the gallery")
+        assert "No images here yet" not in page.find_element(By.ID, "gallery-status").text
         screenshot(page, "upload")
     finally:
         page.execute_cdp_cmd("Network.emulateNetworkConditions",
@@ -257,6 +282,7 @@ const bar = large.querySelector('progress');
 return bar.hasAttribute('value') && bar.value > 0.15 && bar.value < 0.85
   && small.classList.contains('done') && notes.classList.contains('failed');
 """
+LISTED = "return Array.from(document.querySelectorAll('#grid .tile img')).map((img) => img.dataset.name);"
 JOB_STATES = """
 return Array.from(document.querySelectorAll('#queue .job')).map(
   (j) => [j.querySelector('.job-name').textContent, j.querySelector('.job-state').textContent]);

@@ -120,14 +120,14 @@
     const mine = generation, url = next;
     status.textContent = shown ? "Loading more…" : "Loading…";
     try {
-      const response = await IR.request(url);
+      const response = await IR.request(url, { cache: "no-cache" }); // a listing changes with every upload
       const names = await response.json();
       if (mine !== generation) return;
       next = nextFrom(response);
       addNames(names);
       more.hidden = !next;
       status.textContent = shown === 0 ? (filtered ? "No image names match." : "No images here yet. Drop files on the page to upload some.")
-        : next ? "Showing the first " + shown + " images." : "Showing all " + shown + " images.";
+        : next ? "Showing the first " + shown + " images." : shown === 1 ? "Showing the one image." : "Showing all " + shown + " images.";
     } catch (e) {
       if (mine !== generation) return;
       if (e.status === 400 && e.message.startsWith("regex:")) {

@@ -9,7 +9,7 @@
   const DIRECT_FROM = 32 * 1024 * 1024; // larger files go straight to the store when the server offers it
   const queue = $("queue");
   const jobs = [];
-  let running = 0, finished = null;
+  let running = 0, stored = null, refresh = null;
 
   function stripExtension(path) {
     const m = /^(.*[^/])\.([A-Za-z0-9]+)$/.exec(path);
@@ -110,7 +110,13 @@
       running += 1;
       run(job);
     }
-    if (running === 0 && finished) finished();
+  }
+
+  /* Each stored upload refreshes the gallery (once for several stored close together), not only the
+   * last of a batch: an image stored while a larger one still uploads must show at once. */
+  function storedOne() {
+    clearTimeout(refresh);
+    refresh = setTimeout(() => { if (stored) stored(); }, 200);
   }
 
   function makeJob(file, relPath, dir) {
@@ -141,6 +147,7 @@
       job.state("stored" + note);
       cancel.hidden = true;
       link.hidden = false;
+      storedOne();
     };
     job.fail = (e) => {
       job.status = e.message === "cancelled" ? "cancelled" : "failed";
@@ -217,8 +224,8 @@
     if (show && !$("upload-dir").value) $("upload-dir").value = IR.gallery.folder();
   }
 
-  function init(onFinished) {
-    finished = onFinished;
+  function init(onStored) {
+    stored = onStored;
     $("upload-toggle").addEventListener("click", () => open($("uploads").hidden));
     $("file-input").addEventListener("change", (e) => { add(Array.from(e.target.files, (f) => [f, f.name]), false); e.target.value = ""; });
     $("folder-input").addEventListener("change", (e) => {

@@ -1,12 +1,13 @@
 /* The image page: OpenSeadragon over this server's IIIF info.json (a plain image when deep zoom
- * is unavailable, saying why), metadata, downloads, a temporary URL, delete. */
+ * is unavailable, saying why), metadata, downloads, a temporary URL, delete; for a multichannel
+ * image its channels (channels.js), the view retiled with the rendering they make. */
 "use strict";
 (function () {
   const IR = window.IR;
   const $ = (id) => document.getElementById(id);
   const stage = $("deep-zoom"), plain = $("plain"), notice = $("viewer-notice"), tools = $("zoom-tools");
   const share = $("share"), meta = $("meta"), downloads = $("downloads");
-  let viewer = null, current = null, navigate = null;
+  let viewer = null, current = null, navigate = null, shownInfo = null, latest = null;
 
   function baseName(name) { return name.slice(name.lastIndexOf("/") + 1); }
 
@@ -14,6 +15,9 @@
 
   function closeViewer() {
     if (viewer) { viewer.destroy(); viewer = null; }
+    shownInfo = latest = null;
+    IR.channels.clear();
+    delete stage.dataset.quality;
     stage.replaceChildren();
     stage.hidden = true;
     if (plain.dataset.objectUrl) { URL.revokeObjectURL(plain.dataset.objectUrl); delete plain.dataset.objectUrl; }
@@ -62,6 +66,7 @@
       return showPlain(name, "the IIIF service answered " + (e.status ? e.status + ": " : "") + e.message);
     }
     if (current !== name) return undefined;
+    shownInfo = info;
     const auth = IR.tokens.header("read");
     stage.hidden = false;
     tools.hidden = false;
@@ -93,6 +98,29 @@
       showPlain(name, why);
     });
     return undefined;
+  }
+
+  /* The same image in another quality (a rendering of its channels): the new tiles are laid over
+   * the old ones, which go once the new ones in view have loaded (no black flash between). */
+  function retile(quality) {
+    if (!viewer || !shownInfo) return;
+    const known = (shownInfo.extraQualities || []).concat([quality]); // OpenSeadragon warns of unlisted ones
+    viewer.addTiledImage({
+      tileSource: Object.assign({}, shownInfo, { tileQuality: quality, extraQualities: known }),
+      success: (event) => {
+        const item = event.item;
+        latest = item;
+        const drop = () => {
+          if (!viewer || latest !== item) return; // a newer setting is on its way: it drops the rest
+          for (let i = viewer.world.getItemCount() - 1; i >= 0; i -= 1) {
+            const other = viewer.world.getItemAt(i);
+            if (other !== item) viewer.world.removeItem(other);
+          }
+          stage.dataset.quality = quality;
+        };
+        if (item.getFullyLoaded()) drop(); else item.addOnceHandler("fully-loaded-change", drop);
+      },
+    });
   }
 
   function showMeta(data) {
@@ -184,6 +212,7 @@
       if (e.status === 404) { notice.textContent = e.message; tools.hidden = true; return; }
     }
     showDownloads(name, data);
+    if (data && Array.isArray(data.channels) && data.channels.length) IR.channels.show(name, data, retile);
     if (!IR.config.deepZoom) return showPlain(name, IR.config.noDeepZoom);
     if (typeof window.OpenSeadragon !== "function") return showPlain(name, "OpenSeadragon did not load");
     return showDeepZoom(name);
@@ -201,6 +230,7 @@
         .then(() => say(""), (e) => say("Download failed: " + e.message));
     });
     $("copy-url").addEventListener("click", copyUrl);
+    IR.channels.init();
     $("delete").addEventListener("click", confirmDelete);
     $("zoom-in").addEventListener("click", () => viewer && viewer.viewport.zoomBy(1.5).applyConstraints());
     $("zoom-out").addEventListener("click", () => viewer && viewer.viewport.zoomBy(1 / 1.5).applyConstraints());
