@@ -212,24 +212,28 @@ def default_rendering(channels: Sequence[Any]) -> Rendering:
 
 
 def composite(planes: np.ndarray, rendering: Rendering) -> np.ndarray:
-    """``planes`` (height x width x channels, in ``rendering``'s order) as 8-bit RGB, additively."""
+    """``planes`` (height x width x channels, in ``rendering``'s order) as 8-bit RGB, additively.
+
+    float32 throughout, one band of the sum contiguous at a time (a strided height x width x 3
+    sum costs ~15% more); the 16-bit samples are scaled straight into the window, no PIL mode."""
     if planes.ndim == 2:
         planes = planes[:, :, np.newaxis]
     height, width = planes.shape[:2]
-    acc = np.zeros((height, width, 3), np.float32)
+    acc = np.zeros((3, height, width), np.float32)
     t = np.empty((height, width), np.float32)
     for k, w in enumerate(rendering.channels):
-        np.subtract(planes[:, :, k], np.float32(w.low), out=t, dtype=np.float32)
-        np.multiply(t, np.float32(1.0 / (w.high - w.low)), out=t)
+        scale = 1.0 / (w.high - w.low)
+        np.multiply(planes[:, :, k], np.float32(scale), out=t, dtype=np.float32, casting="unsafe")
+        t -= np.float32(w.low * scale)
         np.clip(t, 0.0, 1.0, out=t)
         if w.gamma != 1.0:
             np.power(t, np.float32(w.gamma), out=t)
         for band, weight in enumerate(w.rgb):
             if weight == 1.0:
-                acc[:, :, band] += t
+                acc[band] += t
             elif weight:
-                acc[:, :, band] += t * np.float32(weight)
+                acc[band] += t * np.float32(weight)
     np.clip(acc, 0.0, 1.0, out=acc)
     acc *= np.float32(255.0)
     acc += np.float32(0.5)
-    return acc.astype(np.uint8)
+    return np.ascontiguousarray(acc.astype(np.uint8).transpose(1, 2, 0))
