@@ -53,6 +53,11 @@ GET_PARAMETERS = [
     query("original", BOOLEAN, "The stored bytes as uploaded, metadata intact (a writer's right when write_tokens are set)."),
     query("regex", {"type": "string", "minLength": 1},
           "Select every image under the path whose whole name matches (RE2); several are a zip."),
+    query("channels", {"type": "string"},
+          "A multichannel image composited inline: `index:RRGGBB:low:high[:gamma],...` (at most 16).",
+          "0:0000FF:500:4000,3:FF0000:200:9000"),
+    query("rendering", {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"},
+          "A multichannel image composited by one of its saved renderings (`default`: made at build time)."),
     request_header("Range", {"type": "string"}, "One byte range (`bytes=0-1023`); any other Range is ignored."),
     request_header("If-Range", {"type": "string"}, "Honour Range only for this ETag."),
     request_header("If-None-Match", {"type": "string"}, "304 when the ETag matches, with nothing derived."),
@@ -129,22 +134,28 @@ POST_ROOT = {**POST_IMAGE, "summary": "Upload a new image named by its filename"
              "parameters": _CHECKSUMS}
 PUT_IMAGE = {
     "summary": "Create or replace an image (raw body)",
-    "description": "A replaced original never serves an old derivative.",
+    "description": "A replaced original never serves an old derivative. With `renderings=`: a 404 when there is no such image.",
     "tags": ["images"],
     "security": OPTIONAL_TOKEN,
-    "parameters": [UPLOAD_NAME, *_CHECKSUMS],
+    "parameters": [UPLOAD_NAME, *_CHECKSUMS,
+                   query("renderings", {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"},
+                         "Instead of an image: save the JSON body `{\"channels\": [{\"index\", \"colour\", "
+                         "\"low\", \"high\", \"gamma\"?}]}` as this multichannel image's rendering of that name "
+                         "(an IIIF quality of its own).")],
     "requestBody": {"required": True, "content": {
         "application/octet-stream": {"schema": {"type": "string", "format": "binary"}, "example": EXAMPLE_IMAGE},
-        "image/*": {"schema": {"type": "string", "format": "binary"}}}},
+        "image/*": {"schema": {"type": "string", "format": "binary"}},
+        "application/json": {"schema": {"type": "object"}}}},
     "responses": {"201": json_answer("Created.", {"type": "string"}, _STORED_HEADERS),
                   "200": json_answer("Replaced (or the same bytes again).", {"type": "string"}, _STORED_HEADERS),
-                  **_WRITE_ERRORS},
+                  **errors(404), **_WRITE_ERRORS},
 }
 DELETE_IMAGE = {
     "summary": "Remove an image and its derivatives",
     "tags": ["images"],
     "security": OPTIONAL_TOKEN,
-    "parameters": [{**NAME, "example": "site1/old"}],
+    "parameters": [{**NAME, "example": "site1/old"},
+                   query("renderings", {"type": "string"}, "Remove only this saved rendering of the image.")],
     "responses": {"204": {"description": "Removed."}, **errors(400, 401, 404, 503)},
 }
 GET_SIGNED = {
