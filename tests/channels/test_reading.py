@@ -12,24 +12,12 @@ from PIL import Image
 from image_repo.config.settings import Settings
 from image_repo.pyramids.service import index_key
 from image_repo.storage.filesystem import FileStore
-from image_repo.storage.memory import MemoryStore
+from tests.fixtures.counting import CountingStore
 from image_repo.web.app import create_app
 
 from .conftest import NAMES, RGB, composite, pattern, write_contig, write_ome, write_pages, write_separate
 
 W, H = 1300, 1100  # beyond one 1024 level: a pyramid is built unless the file has one
-
-
-class CountingStore(MemoryStore):
-    """A real MemoryStore counting ranged reads (what a tile costs)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.ranges: list[tuple[str, int, int]] = []
-
-    def get_range(self, key: str, start: int, length: int) -> bytes:
-        self.ranges.append((key, start, length))
-        return super().get_range(key, start, length)
 
 
 def app_for(tmp_path: Path, cache=None, originals=None):

@@ -13,23 +13,11 @@ from image_repo.pyramids.build import build
 from image_repo.pyramids.index import NotUsable, PyramidIndex, index_tiff
 from image_repo.pyramids.reader import PyramidReader
 from image_repo.storage.filesystem import FileStore
-from image_repo.storage.memory import MemoryStore
+from tests.fixtures.counting import CountingStore
 
 from .conftest import pattern_pixels, write_pattern
 
 W, H = 2600, 1700  # 6 x 4 tiles of 512 at the base, partial at the right and bottom edges
-
-
-class CountingStore(MemoryStore):
-    """A real MemoryStore that counts ranged reads (what a tile costs)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.ranges: list[tuple[str, int, int]] = []
-
-    def get_range(self, key: str, start: int, length: int) -> bytes:
-        self.ranges.append((key, start, length))
-        return super().get_range(key, start, length)
 
 
 _BUILT: dict[str, tuple[bytes, bytes]] = {}
