@@ -188,6 +188,25 @@ def read_file(dir_fd: int, base: str, key: str) -> tuple[bytes, os.stat_result]:
         return f.read(), st
 
 
+def hash_file(dir_fd: int, base: str, key: str) -> tuple[str, os.stat_result]:
+    """Hex SHA-256 of the regular file ``base`` and its stat, read a MiB at a time: an original
+    placed by another tool may be gigabytes, which must never be held in memory to be hashed."""
+    try:
+        fd = os.open(base, READ_FLAGS, dir_fd=dir_fd)
+    except OSError as e:
+        if e.errno in NOT_THERE:
+            raise NotFound(f"no object {key!r}") from None
+        raise
+    with os.fdopen(fd, "rb", buffering=0) as f:
+        st = os.fstat(fd)
+        if not stat_mod.S_ISREG(st.st_mode):
+            raise NotFound(f"no object {key!r}")
+        digest = hashlib.sha256()
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+        return digest.hexdigest(), st
+
+
 def unlink_quietly(dir_fd: int, *names: str) -> None:
     """Remove leftover temp files; one that is already gone is fine."""
     for name in names:

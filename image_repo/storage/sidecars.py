@@ -15,7 +15,7 @@ import threading
 from cachetools import LRUCache
 
 from .base import ObjectInfo, guess_content_type, sha256_hex
-from .fileio import NOT_THERE, decode_sidecar, encode_sidecar, link_new, read_file, read_small, sidecar_name, temp_name
+from .fileio import NOT_THERE, decode_sidecar, encode_sidecar, hash_file, link_new, read_small, sidecar_name, temp_name
 
 Ident = tuple[int, int, int]
 """(inode, size, mtime_ns) of a file: changes whenever its bytes are replaced."""
@@ -40,10 +40,10 @@ class Sidecars:
                 sha = self._hashes.get((key, ident))
             if sha is None:
                 if data is None:
-                    data, st2 = read_file(dir_fd, base, key)
-                    ident = (st2.st_ino, st2.st_size, st2.st_mtime_ns)
-                    st = st2
-                sha = sha256_hex(data)
+                    sha, st = hash_file(dir_fd, base, key)
+                    ident = (st.st_ino, st.st_size, st.st_mtime_ns)
+                else:
+                    sha = sha256_hex(data)
                 with self._lock:
                     self._hashes[(key, ident)] = sha
                 if side is None:

@@ -114,6 +114,21 @@ def test_foreign_files_served_with_computed_sha(fs, root):
     assert [i.key for i in fs.list()] == ["dir/img.png", "top.JPG"]
 
 
+def test_a_big_foreign_file_is_hashed_without_reading_it_into_memory(fs, root):
+    import tracemalloc
+
+    data = os.urandom(1 << 20) * 48  # 48 MiB: an original placed by another tool may be gigabytes
+    (root / "huge.tif").write_bytes(data)
+    tracemalloc.start()
+    try:
+        info = fs.stat("huge.tif")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert info is not None and info.sha256 == sha(data) and info.size == len(data)
+    assert peak < 8 << 20  # streamed a MiB at a time, never the whole file
+
+
 def test_foreign_file_in_read_only_tree(fs, root):
     (root / "ro").mkdir()
     (root / "ro" / "x.gif").write_bytes(b"gif")
