@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from cachetools import LRUCache
 
 from .. import names
+from ..cache.memory import MemoryCache
 from ..errors import NotFound, PayloadTooLarge, StorageUnavailable
 from ..iiif import ImageRequest, Resolved, check_quality
 from ..iiif.params import INLINE, QUALITIES
@@ -25,6 +26,7 @@ from ..imaging.rendering import parse_inline
 from ..imaging.formats import KINDS
 from ..imaging.intermediate import Intermediate
 from ..pyramids.source import TiledSource
+from ..storage.base import ObjectInfo
 from . import huge, tiles
 from .renderings import Renderings, default_of
 from .whole import Described, WholeImageSource, describe, whole_info
@@ -47,6 +49,8 @@ class IIIFImages:
         self.tile_size = tile_size
         self._described: LRUCache[tuple[str, str], Described] = LRUCache(maxsize=4096)
         self._lock = threading.Lock()
+        levels = getattr(service.cache, "levels", [service.cache])
+        self.memory: MemoryCache | None = levels[0] if isinstance(levels[0], MemoryCache) else None
 
     def source(self, original: Original) -> TiledSource:
         """The original's ready pyramid, else a whole-image source over the original; an original
@@ -112,29 +116,59 @@ class IIIFImages:
         return self.service.etag(original, resolved)
 
     def image(self, original: Original, source: TiledSource, resolved: Resolved) -> Rendered:
-        """The encoded answer: a cache hit, a stored tile as it is, or a render of the region.
-
-        A request that is one stored tile lives in this host's cache levels only: the cache
-        store already holds its bytes, in the pyramid (an edge tile that has no file of its
-        own is rendered, and kept the same way).
-        """
+        """The encoded answer: a cache hit, a stored tile as it is, or a render of the region."""
         svc = self.service
         key = names.derived_key(original.name, original.version, resolved)
         tile = tiles.stored_tile_at(source.info, resolved)
+        if tile is not None:
+            stored = self.stored_tile(original, source, resolved, tile)
+            if stored is not None:
+                return stored
 
         def make() -> bytes:
-            if tile is not None:
-                data = source.stored_tile(*tile)
-                if data is not None:
-                    svc.count("tiles_passed_through")
-                    return data
             with svc.slot():
                 data = tiles.render(source, resolved, resample=svc.settings.resample_filter)
             svc.count("iiif_renders")
             return data
 
+        # An edge tile (no stored file of its own) is rendered, and kept in this host's levels
+        # only, like a stored tile: the cache store holds its pixels already, in the pyramid.
         return svc.produce(original, key, KINDS[resolved.format].content_type, self.etag(original, resolved), make,
                            local_only=tile is not None)
+
+    def stored_tile(self, original: Original, source: TiledSource, resolved: Resolved,
+                    tile: tuple[int, int, int]) -> Rendered | None:
+        """One stored tile as it is (``tile``: level, column, row), or None when it has no bytes of its own.
+
+        Kept in this worker's memory level only. Reading it again costs one pread, or a slice of
+        a chunk the host already holds (pyramids/chunks.py): less than the host-wide lock and
+        the disk write of a derivation, so it takes neither.
+        """
+        hit = self.memory_hit(original, resolved)
+        if hit is not None:
+            return hit
+        found = source.stored_tile(*tile)
+        if found is None:
+            return None
+        self.service.count("tiles_passed_through")
+        key = names.derived_key(original.name, original.version, resolved)
+        content_type = KINDS[resolved.format].content_type
+        if self.memory is not None:
+            self.memory.fill(key, found, ObjectInfo(key, len(found), content_type,
+                                                    metadata={"source-version": original.version[:128]}))
+        return _rendered(found, content_type, self.etag(original, resolved), cached=False)
+
+    def memory_hit(self, original: Original, resolved: Resolved) -> Rendered | None:
+        """The answer from this worker's memory level, or None (the other levels are not asked)."""
+        if self.memory is None:
+            return None
+        key = names.derived_key(original.name, original.version, resolved)
+        try:
+            data, _ = self.memory.get_with_info(key)
+        except NotFound:
+            return None
+        self.service.count("cache_hits")
+        return _rendered(data, KINDS[resolved.format].content_type, self.etag(original, resolved), cached=True)
 
     # -- what an original is ------------------------------------------------------------------
 
@@ -171,3 +205,9 @@ class IIIFImages:
                 "it is served through IIIF once its pyramid is built"
             )
         return self.service.read_original(original)
+
+
+def _rendered(data: bytes, content_type: str, etag: str, *, cached: bool) -> Rendered:
+    from .images import Rendered  # images.py imports this module
+
+    return Rendered(data, content_type, etag, cached=cached)

@@ -18,6 +18,7 @@ from ..storage.filesystem import FileStore
 from ..storage.registry import open_store
 from . import cors
 from .fastpath import FastPath
+from .tilepath import TilePath
 
 FORM_OVERHEAD = 64 * 1024
 """Room for the multipart envelope around an upload of max_upload_bytes."""
@@ -70,8 +71,9 @@ def create_app(
     errors.register(app)
     # First: preflights are answered before any token check.
     allowed = cors.install(app, settings.cors_origins)
-    # Memory-cache hits and 304s are answered in front of Flask; all else goes through it.
-    app.wsgi_app = FastPath(app.wsgi_app, service, allowed.policy)  # type: ignore[method-assign]
+    # Memory-cache hits and 304s are answered in front of Flask, and so are the stored tiles of
+    # ready pyramids (IIIF); all else goes through it.
+    app.wsgi_app = FastPath(TilePath(app.wsgi_app, service), service, allowed.policy)  # type: ignore[method-assign]
     if settings.trust_forwarded_headers:
         # Behind a proxy: absolute URLs (IIIF ids, signed URLs) as the client sees them.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=0, x_proto=1, x_host=1, x_port=1, x_prefix=1)  # type: ignore[method-assign]

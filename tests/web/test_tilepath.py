@@ -1,0 +1,148 @@
+"""The IIIF tile fast path: stored tiles of a real pyramid without Flask, answered as Flask answers them."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from image_repo.config.settings import Settings
+from image_repo.web.app import create_app
+from image_repo.web.fastpath import FastPath
+from image_repo.web.tilepath import TilePath
+from tests.pyramids.conftest import write_pattern
+
+W, H = 4600, 1400  # longer than pyramid_min_side: it gets a pyramid of 512 px JPEG tiles
+TILE = "/iiif/3/maps%2Fpano/512,512,512,512/512,512/0/default.jpg"
+
+
+class CountingApp:
+    """Wraps the Flask WSGI app behind the tile path and counts what reaches it."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.calls = 0
+
+    def __call__(self, environ, start_response):
+        self.calls += 1
+        return self.app(environ, start_response)
+
+
+@pytest.fixture(scope="module")
+def pano(tmp_path_factory) -> Path:
+    """A data directory holding ``maps/pano`` and its ready pyramid, built once for the module."""
+    root = tmp_path_factory.mktemp("pano")
+    app = create_app(Settings(data_dir=str(root / "data"), pyramid_builders=0))
+    client = app.test_client()
+    assert client.put("/images/maps/pano", data=write_pattern(root / "pano.jpg", W, H, "rgb").read_bytes()).status_code == 201
+    svc = app.extensions["image_repo"]
+    assert [svc.pyramids.build(rec)["state"] for rec in svc.pyramids.pending()] == ["ready"]
+    svc.cache.close()
+    shutil.rmtree(root / "data" / "disk_cache", ignore_errors=True)
+    return root / "data"
+
+
+def make(tmp_path, pano: Path, **overrides):
+    shutil.copytree(pano, tmp_path / "data")
+    settings = Settings(data_dir=str(tmp_path / "data"), pyramid_builders=0)
+    for key, value in overrides.items():
+        setattr(settings, key, value)
+    app = create_app(settings)
+    fast = app.wsgi_app
+    assert isinstance(fast, FastPath) and isinstance(fast.app, TilePath)
+    tilepath = fast.app
+    flask = tilepath.app = CountingApp(tilepath.app)
+    return app, app.test_client(), flask, tilepath
+
+
+def get(client, path, **headers):
+    # RAW_URI as Gunicorn sets it: the path as the client escaped it.
+    return client.get(path, headers=headers, environ_overrides={"RAW_URI": path})
+
+
+def test_a_stored_tile_is_answered_without_flask(tmp_path, pano):
+    app, client, flask, _ = make(tmp_path, pano)
+    svc = app.extensions["image_repo"]
+    calls = flask.calls
+    first = get(client, TILE)
+    assert first.status_code == 200 and first.headers["X-Image-Repo-Cache"] == "miss"
+    assert first.data[:2] == b"\xff\xd8" and flask.calls == calls
+    again = get(client, TILE)
+    assert again.headers["X-Image-Repo-Cache"] == "hit" and again.data == first.data and flask.calls == calls
+    assert svc.counters()["tiles_passed_through"] == 1 and svc.counters()["iiif_renders"] == 0
+    not_modified = get(client, TILE, **{"If-None-Match": first.headers["ETag"]})
+    assert not_modified.status_code == 304 and not_modified.data == b"" and flask.calls == calls
+
+
+@pytest.mark.parametrize("path, headers", [
+    (TILE, {}),
+    ("/iiif/2/maps%2Fpano/1024,0,512,512/512,/0/default.jpg", {}),  # 2.1, size by width
+    ("/iiif/3/maps%2Fpano/2048,0,1024,1024/512,512/0/color.jpg", {}),  # level 1, color is default
+    ("/iiif/3/maps%2Fpano/0,0,512,512/512,512/0/default.jpg", {"If-None-Match": '"other", W/"{etag}"'}),
+    ("/iiif/3/maps%2Fpano/0,0,512,512/512,512/0/default.jpg", {"If-None-Match": '"other"'}),
+    ("/iiif/3/maps%2Fpano/0,0,512,512/512,512/0/default.jpg", {"Origin": "https://viewer.example"}),
+])
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_the_tile_path_answers_as_flask_does(tmp_path, pano, path, headers, method):
+    app, client, flask, tilepath = make(tmp_path, pano)
+    etag = get(client, path).headers["ETag"].strip('"')
+    headers = {k: v.replace("{etag}", etag) for k, v in headers.items()}
+    tilepath.enabled = False
+    slow = client.open(path, method=method, headers=headers, environ_overrides={"RAW_URI": path})
+    tilepath.enabled = True
+    calls = flask.calls
+    fast = client.open(path, method=method, headers=headers, environ_overrides={"RAW_URI": path})
+    assert flask.calls == calls  # answered in front of Flask
+    assert fast.status == slow.status and fast.data == slow.data
+    assert sorted(fast.headers.items()) == sorted(slow.headers.items())
+
+
+@pytest.mark.parametrize("path, status", [
+    ("/iiif/3/maps%2Fpano/info.json", 200),
+    ("/iiif/3/maps%2Fpano/100,100,700,700/512,/0/default.jpg", 200),  # unaligned: rendered
+    ("/iiif/3/maps%2Fpano/512,512,512,512/512,512/90/default.jpg", 200),  # turned: rendered
+    ("/iiif/3/maps%2Fpano/512,512,512,512/512,512/0/default.png", 200),  # not the stored format
+    ("/iiif/3/maps%2Fpano/0,0,0,512/512,512/0/default.jpg", 400),
+    ("/iiif/3/maps%2Fpano/0,0,512,512/512,512/0/sepia.jpg", 400),
+    ("/iiif/3/maps%2Fother/0,0,512,512/512,512/0/default.jpg", 404),
+    ("/iiif/3/maps/pano/0,0,512,512/512,512/0/default.jpg", 404),  # an unescaped slash
+])
+def test_everything_else_goes_to_flask(tmp_path, pano, path, status):
+    app, client, flask, _ = make(tmp_path, pano)
+    calls = flask.calls
+    r = get(client, path)
+    assert r.status_code == status and flask.calls == calls + 1
+    if status >= 400:
+        assert r.get_json()["message"]
+
+
+def test_a_rendered_answer_is_a_fast_hit_the_second_time(tmp_path, pano):
+    app, client, flask, _ = make(tmp_path, pano)
+    path = "/iiif/3/maps%2Fpano/100,100,700,700/512,/0/default.jpg"
+    first = get(client, path)
+    calls = flask.calls
+    again = get(client, path)
+    assert flask.calls == calls and again.data == first.data and again.headers["X-Image-Repo-Cache"] == "hit"
+    assert app.extensions["image_repo"].counters()["fast_hits"] == 1
+
+
+def test_tokens_and_ranges_go_to_flask(tmp_path, pano):
+    app, client, flask, _ = make(tmp_path, pano)
+    calls = flask.calls
+    assert get(client, TILE, Range="bytes=0-10").status_code in (200, 206) and flask.calls == calls + 1
+    _, locked, flask2, _ = make(tmp_path / "locked", pano, read_tokens=["r"])
+    calls = flask2.calls
+    assert get(locked, TILE).status_code == 401 and flask2.calls == calls + 1
+    assert get(locked, TILE, Authorization="Bearer r").status_code == 200
+
+
+def test_a_replaced_original_never_serves_its_old_tiles(tmp_path, pano):
+    app, client, flask, _ = make(tmp_path, pano)
+    old = get(client, TILE)
+    assert old.status_code == 200
+    flipped = write_pattern(tmp_path / "other.jpg", H, W, "rgb").read_bytes()  # another image, tall
+    assert client.put("/images/maps/pano", data=flipped).status_code in (200, 201)
+    svc = app.extensions["image_repo"]
+    assert [svc.pyramids.build(rec)["state"] for rec in svc.pyramids.pending()] == ["ready"]
+    new = get(client, TILE)
+    assert new.status_code == 200 and new.data != old.data and new.headers["ETag"] != old.headers["ETag"]
