@@ -130,6 +130,7 @@ class Settings:
     max_pyramid_pixels: int = setting(20_000_000_000, "Largest original accepted, in pixels, when it is beyond max_pixels: JPEG, PNG and TIFF are then never decoded whole, only streamed into a pyramid, and served from it.")
     pyramid_builders: int = setting(1, "Pyramid builds at once per host, in child processes at low priority (0: none in the server; `image_repo pyramids build` still builds).")
     pyramid_jpeg_quality: int = setting(85, "JPEG quality of 8-bit pyramid tiles (16-bit tiles are lossless).")
+    pyramid_read_chunk_bytes: int = setting(2**20, "A pyramid in a remote store (Swift, S3) is read in aligned chunks of this many bytes, kept in the host's memory and disk cache levels, so one GET serves a viewer's neighbouring tiles (0: one ranged GET per tile).")
     pyramid_build_dir: str = setting("", "Local directory where pyramids are built before they are moved to the cache store (needs room for the largest); empty means <data_dir>/pyramid_builds.")
     max_zip_images: int = setting(200, "Most images in one zip answer.")
     max_regex_length: int = setting(1000, "Longest regex= accepted, in characters.")
@@ -422,6 +423,8 @@ def _validate(s: Settings) -> None:
     size = s.thumbnail_default_size
     if len(size) != 2 or not all(1 <= v <= 9999 for v in size):
         raise ConfigError(f"config: thumbnail_default_size: expected [width, height], each 1..9999, got {size!r}")
+    if s.pyramid_read_chunk_bytes < 0:
+        raise ConfigError(f"config: pyramid_read_chunk_bytes: expected 0 or more, got {s.pyramid_read_chunk_bytes}")
     if not 1 <= s.pyramid_jpeg_quality <= 100:
         raise ConfigError(f"config: pyramid_jpeg_quality: expected 1..100, got {s.pyramid_jpeg_quality}")
     for key, low in (("threads", 1), ("url_lifetime", 1), ("iiif_tile_size", 64)):

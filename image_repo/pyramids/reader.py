@@ -10,6 +10,7 @@ import numpy as np
 
 from ..errors import InvalidRequest
 from ..storage.base import ObjectStore, get_ranges
+from .chunks import ChunkedObject
 from .index import PyramidIndex
 from .source import SourceInfo
 from .tiles import decode_tile, standalone_jpeg
@@ -18,7 +19,7 @@ from .tiles import decode_tile, standalone_jpeg
 class PyramidReader:
     """The TiledSource of one pyramid: its index, and the store holding its tiles."""
 
-    def __init__(self, index: PyramidIndex, store: ObjectStore) -> None:
+    def __init__(self, index: PyramidIndex, store: ObjectStore | ChunkedObject) -> None:
         self.index = index
         self.store = store
         self.info: SourceInfo = index.info
@@ -66,7 +67,8 @@ class PyramidReader:
         planes = wanted if ix.planes > 1 else (0,)
         jobs = [(p, c, r) for p in planes for r in rows for c in cols]
         ranges = [self._range(level, p, c, r) for p, c, r in jobs]
-        raws = get_ranges(self.store, ix.key, ranges)
+        store = self.store
+        raws = store.get_ranges(ix.key, ranges) if isinstance(store, ChunkedObject) else get_ranges(store, ix.key, ranges)
         dtype = np.dtype(ix.dtype).newbyteorder("=")
         out = np.zeros((height, width, len(wanted) if ix.planes > 1 else ix.bands), dtype)
         tables = ix.levels[level].jpeg_tables

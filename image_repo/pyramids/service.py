@@ -27,6 +27,9 @@ from ..errors import NotFound, StorageUnavailable
 from ..host.owners import owner, owner_gone
 from ..metrics.figures import pyramid_state
 from ..storage.base import ObjectInfo, ObjectStore, content_version
+from ..cache.disk import DiskCache
+from ..host.flight import HostFlight
+from .chunks import Chunks
 from .index import FORMAT_VERSION, PyramidIndex
 from .reader import PyramidReader
 from .state import LEASE_SECONDS, Lease, Records, build_id, live_lease
@@ -67,6 +70,10 @@ class Pyramids:
         self.host_dir = host_dir
         self.build_dir = settings.pyramid_build_path()
         # Bounded by bytes: a 20-gigapixel image's index is ~1.2 MB, a 5000 px one's a few hundred bytes.
+        disk = any(isinstance(level, DiskCache) for level in getattr(cache, "levels", []))
+        self.chunks = Chunks(cache, settings.pyramid_read_chunk_bytes,
+                             HostFlight(os.path.join(host_dir, ".flight")) if disk else None)
+        """Remote pyramids are read in chunks kept on this host (chunks.py)."""
         self._indexes: LRUCache[str, PyramidIndex] = LRUCache(maxsize=INDEX_CACHE_BYTES, getsizeof=_index_bytes)
         self._absent: TTLCache[str, bool] = TTLCache(maxsize=4096, ttl=5.0)
         self._lock = threading.Lock()
@@ -124,7 +131,10 @@ class Pyramids:
         index = self.index(original.name, original.version, fresh=fresh)
         if index is None:
             return None
-        return PyramidReader(index, self.store if index.in_original else self.bottom)
+        store = self.store if index.in_original else self.bottom
+        if not self.chunks.enabled_for(store):
+            return PyramidReader(index, store)
+        return PyramidReader(index, self.chunks.reader(store, original.name, original.version, index.key, index.size))
 
     def status(self, original: Any) -> dict[str, Any]:
         """``state``: absent, queued, building, ready or failed (with ``reason``); levels and tile size when ready."""
