@@ -175,15 +175,25 @@ def swift_config(state: list[Any], log) -> dict[str, Any] | None:
 # --- rounds -------------------------------------------------------------------------------
 
 
-def cold_round(name: str, start, paths: list[str], concurrency: int, log) -> load.LoadResult:
-    """A fresh server, each path once; the server is stopped after."""
+def cold_round(name: str, start, paths: list[str], concurrency: int, log, warm: list[str] | None = None) -> load.LoadResult:
+    """A fresh server, each path once; the server is stopped after. ``warm``: paths asked first,
+    not measured (other tiles than ``paths``), so each worker has made its imports and read the
+    image's header or index: a cold *tile*, not a cold process. The server's CPU per request
+    (its whole process tree, from /proc) goes in ``note``: on a shared machine the other engineers'
+    load moves tiles/s from one round to the next, but hardly what a tile costs the server."""
     running = start()
     try:
+        if warm:
+            load.run_paths(running.port, warm, concurrency=concurrency, duration=60)
+        cpu0 = procs.tree_cpu(running.pid)
         result = load.run_paths(running.port, paths, concurrency=concurrency, duration=120)
+        cpu = procs.tree_cpu(running.pid) - cpu0
     finally:
         running.stop()
+    per = cpu * 1000 / max(result.requests, 1)
+    result.note = f"{per:.3f}"
     log(f"  {name:<28} {result.rps:8.1f}/s  p50 {result.p50_ms:6.1f} ms  p99 {result.p99_ms:6.1f} ms"
-        f"  errors {result.errors}")
+        f"  server CPU {per:5.2f} ms/request  errors {result.errors}  (load {os.getloadavg()[0]:.1f})")
     return result
 
 
@@ -247,6 +257,13 @@ def main() -> None:
         log(f"{len(grid)} aligned 512 px tiles of level 0; concurrency {concurrency}, workers {args.workers}, {rounds} round(s)")
         iiif_paths = [f"/iiif/3/bench%2Fhuge/{c * TILE},{r * TILE},{TILE},{TILE}/{TILE},{TILE}/0/default.jpg" for c, r in grid]
         bare_paths = [f"/tile/0/{c}/{r}" for c, r in grid]
+        # Warm-up: level 1's tiles of the first rows (never measured), a few per worker.
+        warm_tiles = [(c, r) for r in range(2) for c in range(min(8, side // (2 * TILE)))]
+        iiif_warm = [f"/iiif/3/bench%2Fhuge/{c * 2 * TILE},{r * 2 * TILE},{2 * TILE},{2 * TILE}/{TILE},{TILE}/0/default.jpg"
+                     for c, r in warm_tiles]
+        iip_warm = [f"{peer_iipimage.iiif_prefix(tiff)}/{c * 2 * TILE},{r * 2 * TILE},{2 * TILE},{2 * TILE}/{TILE},{TILE}/0/default.jpg"
+                    for c, r in warm_tiles]
+        bare_warm = bare_paths[:len(warm_tiles)]  # all in memory already: the same bytes again cost the same
         iip_paths = [f"{peer_iipimage.iiif_prefix(tiff)}/{c * TILE},{r * TILE},{TILE},{TILE}/{TILE},{TILE}/0/default.jpg"
                      for c, r in grid]
         bare_cfg = run_dir / "bare.yml"
@@ -269,24 +286,26 @@ def main() -> None:
             log(f"round {round_no + 1}")
             for store in configs:
                 results.setdefault(f"image_repo {store}", []).append(
-                    cold_round(f"image_repo ({store} store)", image_repo(store), iiif_paths, concurrency, log))
-            results.setdefault("bare", []).append(cold_round("bare WSGI, same bytes", bare, bare_paths, concurrency, log))
+                    cold_round(f"image_repo ({store} store)", image_repo(store), iiif_paths, concurrency, log, iiif_warm))
+            results.setdefault("bare", []).append(cold_round("bare WSGI, same bytes", bare, bare_paths, concurrency, log,
+                                                             bare_warm))
             if why_not_iip is None:
                 results.setdefault("iipimage", []).append(cold_round(
                     "IIPImage (lighttpd FastCGI)",
                     lambda: peer_iipimage.start(tiff, run_dir / "iip", processes=args.workers),
-                    iip_paths, concurrency, log))
+                    iip_paths, concurrency, log, iip_warm))
         regions = unaligned_regions(side, 200 if args.quick else 400)
         log("unaligned regions (600-1400 px) at 512 px wide, each once")
         if "file" in configs:
             results["unaligned image_repo"] = [cold_round(
                 "image_repo (file store)", image_repo("file"),
-                [f"/iiif/3/bench%2Fhuge/{x},{y},{w},{h}/512,/0/default.jpg" for x, y, w, h in regions], concurrency, log)]
+                [f"/iiif/3/bench%2Fhuge/{x},{y},{w},{h}/512,/0/default.jpg" for x, y, w, h in regions], concurrency, log,
+                iiif_warm)]
         if why_not_iip is None:
             results["unaligned iipimage"] = [cold_round(
                 "IIPImage", lambda: peer_iipimage.start(tiff, run_dir / "iip", processes=args.workers),
                 [f"{peer_iipimage.iiif_prefix(tiff)}/{x},{y},{w},{h}/512,/0/default.jpg" for x, y, w, h in regions],
-                concurrency, log)]
+                concurrency, log, iip_warm)]
     finally:
         if swift_state:
             from tests.fixtures.swift import _stop
@@ -316,6 +335,19 @@ def report(results: dict[str, list[load.LoadResult]], have_reader: bool, why_not
         value = median_rps(key)
         log(f"{label:<58} {value:>10.1f}" if value is not None else f"{label:<58} {'-':>10}")
     bare, iip = median_rps("bare"), median_rps("iipimage")
+    def cpu_ms(key: str) -> float | None:
+        runs = results.get(key)
+        return statistics.median(float(r.note) for r in runs) if runs and all(r.note for r in runs) else None
+
+    for label, key in (("server CPU ms per aligned tile, bare WSGI", "bare"), ("... IIPImage (lighttpd + iipsrv)", "iipimage"),
+                       ("... image_repo file store", "image_repo file"), ("... image_repo Swift (Swift's own not counted)", "image_repo swift")):
+        value = cpu_ms(key)
+        log(f"{label:<58} {value:>10.3f}" if value is not None else f"{label:<58} {'-':>10}")
+    for label, key, ref_key in (("CPU-per-tile ratio bare / file store (tiles/s a core would give)", "image_repo file", "bare"),
+                                ("CPU-per-tile ratio IIPImage / file store", "image_repo file", "iipimage")):
+        mine, ref = cpu_ms(key), cpu_ms(ref_key)
+        if mine and ref:
+            log(f"{label:<58} {ref / mine:>9.2f}x")
     for label, key, ref, goal in (("file store / bare WSGI", "image_repo file", bare, 0.7),
                                   ("Swift / bare WSGI", "image_repo swift", bare, 0.7),
                                   ("file store / IIPImage", "image_repo file", iip, 1.0)):

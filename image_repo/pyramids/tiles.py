@@ -29,7 +29,7 @@ def standalone_jpeg(tile: bytes, tables: bytes | None, rgb: bool = False) -> byt
     head = _SOI + (_ADOBE_RGB if rgb else b"")
     if tables and tables.startswith(_SOI) and tables.endswith(_EOI):
         head += tables[2:-2]
-    return head + tile[2:]
+    return b"".join((head, memoryview(tile)[2:]))  # one copy of the tile, not two
 
 
 def decode_tile(raw: bytes, *, compression: str, dtype: str, bands: int, tile_width: int, tile_height: int,

@@ -121,7 +121,7 @@ class IIIFImages:
         key = names.derived_key(original.name, original.version, resolved)
         tile = tiles.stored_tile_at(source.info, resolved)
         if tile is not None:
-            stored = self.stored_tile(original, source, resolved, tile)
+            stored = self.stored_tile(original, source, resolved, tile, self.etag(original, resolved))
             if stored is not None:
                 return stored
 
@@ -137,38 +137,38 @@ class IIIFImages:
                            local_only=tile is not None)
 
     def stored_tile(self, original: Original, source: TiledSource, resolved: Resolved,
-                    tile: tuple[int, int, int]) -> Rendered | None:
+                    tile: tuple[int, int, int], etag: str | None = None) -> Rendered | None:
         """One stored tile as it is (``tile``: level, column, row), or None when it has no bytes of its own.
 
         Kept in this worker's memory level only. Reading it again costs one pread, or a slice of
         a chunk the host already holds (pyramids/chunks.py): less than the host-wide lock and
         the disk write of a derivation, so it takes neither.
         """
-        hit = self.memory_hit(original, resolved)
+        key = names.derived_key(original.name, original.version, resolved)
+        etag = etag or self.etag(original, resolved)
+        hit = self.memory_hit(resolved, key, etag)
         if hit is not None:
             return hit
         found = source.stored_tile(*tile)
         if found is None:
             return None
         self.service.count("tiles_passed_through")
-        key = names.derived_key(original.name, original.version, resolved)
         content_type = KINDS[resolved.format].content_type
         if self.memory is not None:
             self.memory.fill(key, found, ObjectInfo(key, len(found), content_type,
                                                     metadata={"source-version": original.version[:128]}))
-        return _rendered(found, content_type, self.etag(original, resolved), cached=False)
+        return _rendered(found, content_type, etag, cached=False)
 
-    def memory_hit(self, original: Original, resolved: Resolved) -> Rendered | None:
-        """The answer from this worker's memory level, or None (the other levels are not asked)."""
+    def memory_hit(self, resolved: Resolved, key: str, etag: str) -> Rendered | None:
+        """The answer under ``key`` from this worker's memory level, or None (the other levels are not asked)."""
         if self.memory is None:
             return None
-        key = names.derived_key(original.name, original.version, resolved)
         try:
             data, _ = self.memory.get_with_info(key)
         except NotFound:
             return None
         self.service.count("cache_hits")
-        return _rendered(data, KINDS[resolved.format].content_type, self.etag(original, resolved), cached=True)
+        return _rendered(data, KINDS[resolved.format].content_type, etag, cached=True)
 
     # -- what an original is ------------------------------------------------------------------
 

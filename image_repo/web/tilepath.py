@@ -20,6 +20,7 @@ from urllib.parse import unquote
 from werkzeug.http import parse_etags
 from werkzeug.wsgi import get_current_url
 
+from .. import names
 from ..errors import ImageRepoError
 from ..iiif import PROFILE, ImageRequest, parse_request
 from ..service import tiles
@@ -59,6 +60,7 @@ class TilePath:
         # With read tokens every read needs api/images.py's Authorization check.
         self.enabled = not service.settings.read_tokens
         self._parsed: dict[str, Parsed | None] = {}
+        self._roots: dict[tuple[Any, ...], str] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD")
@@ -91,7 +93,7 @@ class TilePath:
                 return None  # no ready pyramid: the whole-image source, or a 503, through Flask
             resolved = svc.iiif.resolve(original, source, parsed.request)
             etag = svc.iiif.etag(original, resolved)
-            root = get_current_url(environ, root_only=True).rstrip("/")
+            root = self._root(environ)
             canonical = f"{root}/iiif/{parsed.version}/{parsed.escaped}/{resolved.canonical(parsed.version, self.max_area)}"
             headers = [("ETag", f'"{etag}"'), ("Cache-Control", self.cache_control),
                        ("Link", f'<{PROFILE[parsed.version]}>;rel="profile", <{canonical}>;rel="canonical"')]
@@ -101,9 +103,10 @@ class TilePath:
             rendered = None
             tile = tiles.stored_tile_at(source.info, resolved)
             if tile is not None:
-                rendered = svc.iiif.stored_tile(original, source, resolved, tile)
+                rendered = svc.iiif.stored_tile(original, source, resolved, tile, etag)
             else:
-                rendered = svc.iiif.memory_hit(original, resolved)
+                key = names.derived_key(original.name, original.version, resolved)
+                rendered = svc.iiif.memory_hit(resolved, key, etag)
                 if rendered is not None:
                     svc.count("fast_hits")
         except ImageRepoError:
@@ -113,6 +116,17 @@ class TilePath:
         headers += [("X-Image-Repo-Cache", "hit" if rendered.cached else "miss"),
                     ("Content-Type", rendered.content_type), ("Content-Length", str(len(rendered.data))), *CORS]
         return OK, headers, rendered.data
+
+    def _root(self, environ: dict[str, Any]) -> str:
+        """``request.url_root`` less its slash, as Flask computes it: remembered per scheme and Host."""
+        memo = (environ.get("wsgi.url_scheme"), environ.get("HTTP_HOST"), environ.get("SERVER_NAME"),
+                environ.get("SERVER_PORT"))
+        root = self._roots.get(memo)
+        if root is None:
+            if len(self._roots) >= 64:
+                self._roots.clear()
+            root = self._roots[memo] = get_current_url(environ, root_only=True).rstrip("/")
+        return root
 
     def _parse(self, raw: str, path_info: str) -> Parsed | None:
         """The Parsed of a raw IIIF image path, or None for anything left to Flask."""
