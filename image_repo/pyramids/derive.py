@@ -29,6 +29,12 @@ def pick_level(info: SourceInfo, target: tuple[int, int]) -> int:
     return 0
 
 
+def needs_base(info: SourceInfo, spec: DerivationSpec) -> bool:
+    """Whether ``spec`` would be made from the pyramid's full-resolution level: its tiles are a lossy
+    copy of the original, so an original that can be decoded whole serves such a size better itself."""
+    return pick_level(info, fit_size((info.width, info.height), spec_box(spec))) == 0
+
+
 def as_8bit(arr: np.ndarray, info: SourceInfo, channels: tuple[int, ...]) -> np.ndarray:
     """Pixels for display: 8-bit as they are; 16-bit through the image's window (or each channel's own)."""
     if arr.dtype == np.uint8:

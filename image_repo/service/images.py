@@ -25,7 +25,7 @@ from ..imaging.derive import resample_target
 from ..imaging.formats import KINDS, Kind
 from ..metrics.figures import DERIVATION_SECONDS, EVENTS
 from ..names import Keyed
-from ..pyramids.derive import derive_from_source
+from ..pyramids.derive import derive_from_source, needs_base
 from ..pyramids.service import Pyramids
 from ..pyramids.source import TiledSource
 from ..storage.base import ObjectInfo, ObjectStore, SupportsTempUrl, content_version, sha256_hex
@@ -215,6 +215,9 @@ class ImageService:
         in it; else from the original (keeping an intermediate). Never from a huge original."""
         max_pixels, max_output_pixels = self.settings.max_pixels, self.settings.max_output_pixels
         pyramid = self.pyramids.source(original) if huge.worth_a_look(self, original) else None
+        if (pyramid is not None and needs_base(pyramid.info, spec) and not huge.is_huge(self, original)
+                and not huge.is_multichannel(self, original)):
+            pyramid = None  # a size only the base level has: from the original, not a JPEG copy of it
         if pyramid is None and (huge.too_big_to_read(self, original) or huge.is_multichannel(self, original)):
             pyramid = self.pyramids.source(original, fresh=True)  # built a moment ago by another process?
             if pyramid is None:
