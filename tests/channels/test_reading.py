@@ -20,8 +20,8 @@ from .conftest import NAMES, RGB, composite, pattern, write_contig, write_ome, w
 W, H = 1300, 1100  # beyond one 1024 level: a pyramid is built unless the file has one
 
 
-def app_for(tmp_path: Path, cache=None, originals=None):
-    settings = Settings(data_dir=str(tmp_path / "data"), pyramid_builders=0)
+def app_for(tmp_path: Path, cache=None, originals=None, **more):
+    settings = Settings(data_dir=str(tmp_path / "data"), pyramid_builders=0, **more)
     settings.memory_cache.max_bytes = 0
     return create_app(settings, store=originals or FileStore(str(tmp_path / "originals"), fsync=False),
                       cache_store=cache or FileStore(str(tmp_path / "cache"), fsync=False), start_builders=False)
@@ -78,8 +78,8 @@ def test_broken_ome_xml_still_opens_with_default_names(tmp_path):
 
 
 def test_a_rendered_tile_reads_only_its_channels_and_is_the_formula_pixel_by_pixel(tmp_path):
-    cache = CountingStore()
-    _, client, svc = uploaded(tmp_path, write_ome(tmp_path / "src.tif", 6, W, H), cache=cache)
+    cache = CountingStore()  # read tile by tile (no chunks kept on the host): what each tile costs shows
+    _, client, svc = uploaded(tmp_path, write_ome(tmp_path / "src.tif", 6, W, H), cache=cache, pyramid_read_chunk_bytes=0)
     source = svc.pyramids.source(svc.get_original("slide"))
     tiff_key = source.index.key
     cache.ranges.clear()
