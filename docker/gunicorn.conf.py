@@ -17,8 +17,9 @@ bind = _options["bind"]
 workers = _options["workers"]
 # A few threads per process overlap store I/O and share that process's memory cache.
 threads = _options["threads"]
-# gthread: the worker that has threads; sync would serve one request per process.
-worker_class = DEFAULTS["worker_class"]
+# gthread (the worker that has threads; sync would serve one request per process), taking
+# new connections in turn unless balance_connections is off (image_repo/web/balanced.py).
+worker_class = _options["worker_class"]
 # gthread heartbeats from its main loop, so this only kills a truly stuck worker.
 timeout = DEFAULTS["timeout"]
 # Time for in-flight uploads and zip streams to finish after SIGTERM.

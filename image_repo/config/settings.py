@@ -104,6 +104,7 @@ class Settings:
     bind: str = setting("127.0.0.1:5000", "HOST:PORT the server listens on.")
     workers: int = setting(0, "Gunicorn worker processes; 0 means one per core.")
     threads: int = setting(4, "Threads per worker.")
+    balance_connections: bool = setting(True, "Each new connection goes to the worker holding the fewest (kept-alive connections stay with the worker that took them, so a proxy's few upstream connections must not all land on one). Off: Gunicorn's plain gthread, where workers race for each connection.")
     log_level: str = setting("info", "Log level: debug, info, warning, error, critical.")
     access_log_json: bool = setting(False, "Write the access log as one JSON object per line (time, remote, method, uri, route, status, bytes, duration_ms, cache, referer, user_agent, pid) instead of Gunicorn's text line.")
     metrics_dir: str = setting("", "Directory where the Gunicorn workers keep the figures /metrics sums (prometheus_client's multiprocess mode); its *.db files are removed at start. Empty means a new private directory on /dev/shm, removed at exit.")

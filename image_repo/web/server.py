@@ -17,9 +17,13 @@ from ..metrics import multiproc
 LINE_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
 ACCESS_FORMAT = '%(h)s %(t)s "%(r)s" %(s)s %(B)s %(M)sms "%(f)s" "%(a)s"'
 
+BALANCED = "image_repo.web.balanced.BalancedThreadWorker"
+"""gthread taking new connections in turn by how many each worker holds (web/balanced.py)."""
+
 DEFAULTS: dict[str, Any] = {
     # Threads share one worker's memory cache and overlap store I/O; processes (one per
-    # core, from settings) give the CPU-bound derivations real parallelism.
+    # core, from settings) give the CPU-bound derivations real parallelism. Plain gthread
+    # with balance_connections off; else BALANCED, gthread taking connections in turn.
     "worker_class": "gthread",
     # gthread heartbeats from its main loop, so a long derivation does not trip this; it
     # only catches a worker that is truly stuck.
@@ -122,6 +126,7 @@ def gunicorn_options(settings: Settings, log_file: str | None = None, access_log
         bind=[settings.bind],
         workers=settings.workers or os.cpu_count() or 1,
         threads=settings.threads,
+        worker_class=BALANCED if settings.balance_connections else DEFAULTS["worker_class"],
         loglevel=settings.log_level,
         logconfig_dict=logging_config(settings.log_level, log_file, access_log),
         worker_tmp_dir=_worker_tmp_dir(),

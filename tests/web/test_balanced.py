@@ -1,0 +1,81 @@
+"""Keep-alive connections spread over the workers (web/balanced.py), on a real Gunicorn server."""
+from __future__ import annotations
+
+import http.client
+import os
+from collections import Counter
+from pathlib import Path
+
+from tests.fixtures.server import running_server
+
+
+def _workers(master: int) -> list[int]:
+    with open(f"/proc/{master}/task/{master}/children") as fh:
+        return [int(p) for p in fh.read().split()]
+
+
+def _holder(server_port: int, client_port: int, workers: list[int]) -> int | None:
+    """The worker holding the server end of our connection (asked of the kernel, not of the app)."""
+    inode = None
+    local, remote = f":{server_port:04X}", f":{client_port:04X}"
+    with open("/proc/net/tcp") as fh:
+        for line in fh.readlines()[1:]:
+            parts = line.split()
+            if parts[1].endswith(local) and parts[2].endswith(remote):
+                inode = parts[9]
+    if inode is None:
+        return None
+    for pid in workers:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == f"socket:[{inode}]":
+                    return pid
+            except OSError:
+                continue
+    return None
+
+
+def _open(port: int) -> tuple[http.client.HTTPConnection, int]:
+    """A kept-alive connection that has had one answer (so a worker has accepted it), and our port."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", "/healthz")
+    answer = conn.getresponse()
+    answer.read()
+    assert answer.status == 200 and not answer.will_close
+    return conn, conn.sock.getsockname()[1]
+
+
+def test_kept_alive_connections_spread_over_the_workers(tmp_path: Path) -> None:
+    """Connections opened one after another, all kept open, alternate between the workers.
+
+    Plain gthread lets whichever worker wakes first take each one (often the same worker
+    every time). Until the second worker has started accepting, the first takes them all;
+    after that they go to whichever holds fewer. One connection of the fixture's readiness
+    probe may still be counted for a moment after it closed: hence a spread of at most 2.
+    """
+    with running_server({"data_dir": str(tmp_path / "data")}, tmp_path / "server", workers=2) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        held: list[http.client.HTTPConnection] = []
+        by_worker: Counter[int] = Counter()
+        try:
+            workers: list[int] = []
+            while len(by_worker) < 2:  # until both workers accept (each has booted)
+                assert len(held) < 200, f"one worker took every connection: {dict(by_worker)}"
+                workers = workers if len(workers) == 2 else _workers(server.process.pid)
+                conn, client_port = _open(port)
+                held.append(conn)
+                owner = _holder(port, client_port, workers)
+                assert owner is not None
+                by_worker[owner] += 1
+            target = 2 * max(by_worker.values()) + 12
+            while len(held) < target:
+                conn, client_port = _open(port)
+                held.append(conn)
+                owner = _holder(port, client_port, workers)
+                assert owner in workers
+                by_worker[owner] += 1
+            counts = sorted(by_worker.values())
+            assert counts[1] - counts[0] <= 2, f"connections per worker: {dict(by_worker)}"
+        finally:
+            for conn in held:
+                conn.close()
