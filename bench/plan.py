@@ -48,12 +48,12 @@ FULL = Plan(
     load_s=25.0,
     hot_s=4.0,
     hot_rounds=7,  # short rounds, many: each round re-draws how connections land on workers
-    cold_rounds=3,
+    cold_rounds=6,  # the goals want >= 6 interleaved rounds and the spread of their ratios
 )
 
 QUICK = Plan(
     name="quick",
-    cold12=250,
+    cold12=300,
     cold2=400,
     png12=16,
     big48=12,
@@ -62,5 +62,5 @@ QUICK = Plan(
     load_s=10.0,
     hot_s=2.0,
     hot_rounds=3,  # an odd count: the median is a round, not the lower of two
-    cold_rounds=2,
+    cold_rounds=6,
 )

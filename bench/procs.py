@@ -176,6 +176,11 @@ class CpuMeter:
         return CpuWindow(server, loadgen_s, machine, wall, restarts, per_worker)
 
 
+def load1() -> float:
+    """The 1-minute load average (reported with every figure: the machine is shared)."""
+    return os.getloadavg()[0]
+
+
 def busy_cores(window: float = 1.0) -> float:
     """Cores busy (with anything) over the next ``window`` seconds."""
     before = machine_busy_seconds()

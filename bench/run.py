@@ -33,10 +33,13 @@ ensure_interpreter()
 
 import dataset
 import goals as goals_mod
+import hot
 import images
 import load
+import peer_nginx
 import peer_thumbor
 import procs
+import quality
 import scenarios
 import servers
 from plan import FULL, QUICK, Plan
@@ -107,6 +110,10 @@ def environment(wrk: str | None, thumbor_exe: Path | None) -> dict[str, str]:
     return env
 
 
+def wanted_group(args: argparse.Namespace, group: str) -> bool:
+    return args.only is None or args.only == group
+
+
 def jsonable(value: Any) -> Any:
     if is_dataclass(value) and not isinstance(value, type):
         return {k: jsonable(v) for k, v in asdict(value).items()}
@@ -167,6 +174,7 @@ def main() -> int:
     dataset.fill_listing(originals, "many", plan.listing_names, log)
     dataset.warm(originals, [s for k, s in sets.items() if k in ("cold12", "cold2", "png12")], log)
     wrk = None if args.no_install and not shutil.which("wrk") else load.ensure_wrk(log)
+    nginx = peer_nginx.ensure_nginx(log, install=not args.no_install) if wanted_group(args, "hot") else None
     thumbor_exe, thumbor_why = None, "--no-thumbor"
     if not args.no_thumbor:
         if args.no_install and not (out / "venv-thumbor" / "bin" / "thumbor").exists():
@@ -217,6 +225,12 @@ def main() -> int:
             seen = phase(f"cold 12 MP -> {box} px: decode floor, image_repo, thumbor interleaved", "cold12",
                          scenarios.cold_side_by_side, b, srv, th, bases["photo12mp.jpg"].read_bytes(), cold12,
                          lambda key: peer_thumbor.url_path(key, box), f"thumbor {args.workers} processes, 12 MP -> {box} px")
+            if seen:
+                picks = seen[:4]
+                sides = {"image_repo": (srv, [scenarios.image_path(cold12.name(i), box) for i in picks])}
+                if th is not None:
+                    sides["thumbor"] = (th, [peer_thumbor.url_path(cold12.key(i), box) for i in picks])
+                phase("SSIM of the outputs", "ssim", ssim_phase, b, bases["photo12mp.jpg"].read_bytes(), sides, box)
             if th is not None:
                 th.stop()
             if seen:
@@ -232,8 +246,8 @@ def main() -> int:
             phase("16 concurrent identical new requests", "burst", scenarios.burst, b, srv,
                   scenarios.image_path(sets["burst"].name(0), box))
         if srv is not None and wanted("hot"):
-            phase("cache hit / bare WSGI / 304 (wrk)", "hot", hot_phase, b, srv,
-                  scenarios.image_path(cold12.name(0), box), config, run_dir, running)
+            phase("cache hit / bare WSGI / 304, direct and behind nginx (wrk)", "hot", hot.hot_phase, b, srv,
+                  scenarios.image_path(cold12.name(0), box), run_dir, running, nginx)
         if srv is not None and wanted("other"):
             phase("regex listing", "listing", scenarios.listing, b, srv, originals, "many")
         if srv is not None:
@@ -279,26 +293,10 @@ def main() -> int:
     return 0
 
 
-def hot_phase(b: scenarios.Bench, srv: servers.Running, path: str, config: dict[str, Any], run_dir: Path,
-              running: list[servers.Running]) -> None:
-    """Cache hits, 304s and the bare WSGI app serving the very same bytes, interleaved."""
-    first = load.fetch(srv.port, path)
-    again = load.fetch(srv.port, path)
-    if first.status != 200 or not first.headers.get("etag"):
-        raise RuntimeError(f"GET {path} answered {first.status} without an ETag")
-    etag = first.headers["etag"]
-    b.log(f"  hot URL {path}: {len(first.body)} bytes, X-Image-Repo-Cache {again.headers.get('x-image-repo-cache')}")
-    bare = servers.start_bare_wsgi(b.python, run_dir / "server" / "config.yml", first.body, etag.strip('"'),
-                                   run_dir / "bare", workers=b.workers, quiet=b.quiet)
-    running.append(bare)
-    try:
-        scenarios.hot(b, {"image_repo": srv, "bare": bare}, {
-            "cache hit": ("image_repo", path, {}),
-            "bare WSGI": ("bare", "/", {}),
-            "304": ("image_repo", path, {"If-None-Match": etag}),
-        })
-    finally:
-        bare.stop()
+def ssim_phase(b: scenarios.Bench, base: bytes, sides: dict[str, Any], box: int) -> None:
+    scores = quality.compare(base, sides)
+    b.rows.append(quality.row(scores, box))
+    b.facts["ssim"] = {k: min(v) for k, v in scores.items()}
 
 
 def start_thumbor(b: scenarios.Bench, exe: Path, originals: Path, run_dir: Path,

@@ -161,9 +161,10 @@ def cold_side_by_side(
     ours_chunks = [[image_path(originals.name(i), b.plan.box) for i in c] for c in chunks]
     peer_chunks = [[peer_path(originals.key(i)) for i in c] for c in chunks]
     seen: list[int] = []
-    bound = b.plan.load_s / rounds
+    bound = max(5.0, b.plan.load_s / rounds)  # a bound, not a target: a round ends when its URLs are done
     floors: list[Floor] = []
     runs: dict[str, list[tuple[LoadResult, procs.CpuWindow, list[float]]]] = {"ours": [], "peer": []}
+    per_round: dict[str, list[dict[str, float]]] = {"ours": [], "peer": []}
     for r, chunk in enumerate(ours_chunks):
         b.log(f"  round {r + 1}/{len(ours_chunks)}: decode floor, image_repo {len(chunk)} URLs"
               + (f", {peer_label} {len(peer_chunks[r])} URLs" if peer else "") + f", c={b.concurrency}, <= {bound:.0f} s each")
@@ -175,19 +176,27 @@ def cold_side_by_side(
             def go(s: Running = srv, p: list[str] = paths) -> LoadResult:
                 return load.run_paths(s.port, p, concurrency=b.concurrency, duration=bound)
 
+            load1 = procs.load1()
             runs[side].append(measured(srv, go))
+            got, win = runs[side][-1][0], runs[side][-1][1]
+            per_round[side].append({"rps": ok_rps(got), "cpu_ms": win.server_s * 1000 / max(1, got.requests),
+                                    "load1": load1, "other_cores": win.other_cores, "requests": got.requests})
+            b.log(f"    {side}: {ok_rps(got):.1f} req/s, {per_round[side][-1]['cpu_ms']:.1f} CPU ms/req, load {load1:.1f}, "
+                  f"other {win.other_cores:.2f} cores")
             if side == "ours":  # run_paths takes the list in order: these were asked for
                 seen.extend(chunks[r][: runs[side][-1][0].requests])
     floor = merge_floors(floors)
     b.rows.append(floor_row(floor, "12 MP JPEG (Pillow draft", f"{len(floors)} slices between the runs below"))
     b.facts["floor:photo12mp.jpg"] = floor
+    b.facts["cold_rounds"] = per_round
     for side, scenario, fact, expect_miss in (("ours", f"image_repo cold 12 MP -> {b.plan.box} px", "cold12", True),
                                               ("peer", peer_label, "thumbor", False)):
         if not runs[side]:
             continue
         result = load.merge([t[0] for t in runs[side]])
         window = procs.merge_windows([t[1] for t in runs[side]])
-        note = f"{len(runs[side])} rounds: " + ", ".join(f"{ok_rps(t[0]):.1f}" for t in runs[side])
+        note = f"{len(runs[side])} rounds (req/s, CPU ms/req, load1): " + ", ".join(
+            f"{p['rps']:.1f} {p['cpu_ms']:.1f} {p['load1']:.1f}" for p in per_round[side])
         if expect_miss and result.cache.get("hit"):
             note += f"; NOT COLD: {result.cache['hit']} cache hits"
         wanted = sum(len(c) for c in (ours_chunks if side == "ours" else peer_chunks))
@@ -198,67 +207,6 @@ def cold_side_by_side(
         b.facts[fact] = ok_rps(result)
         b.facts[f"cpu:{fact}"] = row.cpu_ms_per_req
     return seen
-
-
-# -- cache hits, 304s and the bare WSGI reference -----------------------------------------
-
-
-def hot(b: Bench, servers: dict[str, Running], runs: dict[str, tuple[str, str, dict[str, str]]]) -> None:
-    """Rounds of wrk runs, one per entry of ``runs`` (scenario -> (server, path, headers)), interleaved.
-
-    gthread + keep-alive figures vary between identical runs (how wrk's connections land on
-    the workers, perf.md section 5), so each round runs every scenario once and the row
-    shows the median round; every round's req/s is in the note.
-    """
-    per: dict[str, list[tuple[LoadResult, procs.CpuWindow, list[float]]]] = {k: [] for k in runs}
-    conns = 8 * b.workers
-    for name, (srv, path, headers) in runs.items():  # warm-up: connections, memory cache
-        _hot_once(b, servers[srv], path, headers, conns, 2.0)
-    for r in range(b.plan.hot_rounds):
-        for name, (srv, path, headers) in runs.items():
-            b.log(f"  {name}: round {r + 1}/{b.plan.hot_rounds}, {b.plan.hot_s:.0f} s")
-            target = servers[srv]
-
-            def once(t: Running = target, p: str = path, h: dict[str, str] = headers) -> LoadResult:
-                return _hot_once(b, t, p, h, conns, b.plan.hot_s)
-
-            per[name].append(measured(target, once))
-            got, win = per[name][-1][0], per[name][-1][1]
-            b.log(f"    {ok_rps(got):,.0f} req/s; worker CPU s {[round(v, 2) for v in win.worker_s]}"
-                  + (f"; {win.restarts} worker(s) recycled" if win.restarts else ""))
-    for name, results in per.items():
-        # Rounds where one worker got (nearly) all of wrk's connections say how wrk connected,
-        # not what the server can do. So do rounds in which Gunicorn recycled a worker
-        # (max_requests): wrk reconnects everything to the survivor while the new worker
-        # boots, and the imbalance lasts the round. Both are left out when clean rounds exist.
-        clean = [t for t in results if not t[1].restarts and (t[1].balance is None or t[1].balance >= BALANCED)]
-        chosen = clean or results
-        ordered = sorted(chosen, key=lambda t: ok_rps(t[0]))
-        result, window, rss = ordered[len(ordered) // 2]  # the median; of two, the higher
-        note = ""
-        if len(results) > 1:
-            note = "rounds: " + ", ".join(
-                f"{ok_rps(t[0]):,.0f}" + ("+" if t[1].restarts else "*" if t not in clean else "") for t in results)
-            if any(t[1].restarts for t in results):
-                note += "; + a worker was recycled (max_requests)"
-            if any(t not in clean and not t[1].restarts for t in results):
-                note += "; * one worker had most connections (busiest/idlest CPU < 2)"
-            if len(clean) < len(results):
-                note += "; median of the other rounds" if clean else "; no clean round: median of all"
-        row = to_row(name, result, window, rss, note)
-        b.rows.append(row)
-        b.facts[f"hot:{name}"] = ok_rps(result)  # the row's round: the median one (the lower of two)
-        b.facts[f"cpu:hot:{name}"] = row.cpu_ms_per_req
-
-
-BALANCED = 0.5
-"""A run's load counts as spread over the workers when the idlest used at least half the busiest's CPU."""
-
-
-def _hot_once(b: Bench, server: Running, path: str, headers: dict[str, str], conns: int, seconds: float) -> LoadResult:
-    if b.wrk:
-        return load.run_wrk(b.wrk, f"http://127.0.0.1:{server.port}{path}", connections=conns, duration=seconds, headers=headers)
-    return load.python_fallback_hot(server.port, path, connections=conns, duration=seconds, headers=headers)
 
 
 # -- one derivation for many identical requests -------------------------------------------
