@@ -11,6 +11,7 @@ import bisect
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import re2
@@ -178,10 +179,18 @@ class Originals:
             # A local store: stat the few keys the original can have rather than list a
             # directory that may hold thousands (the listing below stays for keys written by
             # other tools in forms we do not guess, such as upper-case extensions).
-            refs = _candidates(name)
-            info = stat_first(ref.key for ref in refs)
+            # Made as they are statted: the first form usually exists, and the legacy keys
+            # (quoted, ~0.3 ms for all of them) are then never built.
+            tried: dict[str, names.OriginalRef] = {}
+
+            def keys() -> Iterator[str]:
+                for ref in _candidates(name):
+                    tried[ref.key] = ref
+                    yield ref.key
+
+            info = stat_first(keys())
             if info is not None:
-                return Original(next(ref for ref in refs if ref.key == info.key), info)
+                return Original(tried[info.key], info)
         refs = [
             ref
             for info in self.store.list(name + ".")
@@ -260,12 +269,13 @@ def _preference(ref: names.OriginalRef) -> tuple[bool, int, bool, str]:
     return (ref.legacy, _KIND_ORDER.get(ref.kind.name, 99), not ref.key.endswith("." + ref.kind.name), ref.key)
 
 
-def _candidates(name: str) -> list[names.OriginalRef]:
+def _candidates(name: str) -> Iterator[names.OriginalRef]:
     """Every key ``name``'s original can have in the forms we write or the 2016 server wrote, preferred first."""
     # A valid name's keys read back as that name (validate_name checks it), so no parsing here.
-    refs = [names.OriginalRef(name, names.original_key(name, ext), kind) for kind, ext in _EXTENSIONS]
-    refs += [names.OriginalRef(name, names.legacy_original_key(name, ext), kind, legacy=True) for kind, ext in _EXTENSIONS]
-    return refs
+    for kind, ext in _EXTENSIONS:
+        yield names.OriginalRef(name, names.original_key(name, ext), kind)
+    for kind, ext in _EXTENSIONS:
+        yield names.OriginalRef(name, names.legacy_original_key(name, ext), kind, legacy=True)
 
 
 def literal_prefix(pattern: str) -> str:
