@@ -25,6 +25,9 @@ from gunicorn.workers.gthread import ThreadWorker
 SLOTS = 256
 """Most workers one server can have at once (Gunicorn's TTIN can add workers past ``workers``)."""
 
+RECHECK_S = 0.005
+"""How soon a worker that is not accepting (a sibling holds fewer) looks at the counts again."""
+
 _FREE, _RESERVED = 0, -1
 """A slot's pid when free, and while the master has given it to a worker not yet accepting."""
 
@@ -100,6 +103,15 @@ class BalancedThreadWorker(ThreadWorker):
                     return False
                 words[2 * slot] = _FREE  # died, and its master has not made a replacement yet
         return True
+
+    def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        # A worker that stopped accepting for a sibling holding fewer sleeps until its own
+        # connections stir, up to 1 s: if that sibling meanwhile takes enough to hold more,
+        # it stops too and nobody would accept (seen behind nginx, whose upstream connections
+        # come and go). So a waiting worker looks again soon; a wake-up costs a few us.
+        if self._pid and not self._accepting:
+            timeout = min(timeout, RECHECK_S)
+        super().wait_for_and_dispatch_events(timeout)
 
     def run(self) -> None:
         # Published only once the app is loaded and the loop is about to accept: a booting
