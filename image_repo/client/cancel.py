@@ -7,25 +7,11 @@ import signal
 import socket
 import time
 
+from ..host.owners import pid_alive as _alive
 from .http import RepoClient, RequestFailed
 from .jobfile import JobFile
 
 log = logging.getLogger("image_repo.client")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            # A zombie has exited and only waits for its parent to reap it: it is done.
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True
 
 
 def _is_ingest(pid: int) -> bool:

@@ -22,6 +22,8 @@ from typing import Any
 
 from gunicorn.workers.gthread import ThreadWorker
 
+from ..host.owners import pid_alive as _alive
+
 SLOTS = 256
 """Most workers one server can have at once (Gunicorn's TTIN can add workers past ``workers``)."""
 
@@ -36,16 +38,6 @@ _FREE, _RESERVED = 0, -1
 # imports the worker class before forking) and so shared with every worker it forks.
 _TABLE = mmap.mmap(-1, (SLOTS + 1) * 16, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ | mmap.PROT_WRITE)
 _WORDS = memoryview(_TABLE).cast("q")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _take_slot() -> int:
