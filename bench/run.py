@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""image_repo's benchmark, one command: ``python bench/run.py`` (4-8 minutes; ``--quick``: about 1.5).
+"""image_repo's benchmark, one command: ``python bench/run.py`` (6-11 minutes; ``--quick``: 3-5).
 
 It generates its test images, starts image_repo under Gunicorn on loopback with the file
 store, loads it (a Python generator for URL lists, wrk for one hot URL), measures the
 references side by side (Pillow's decode floor, a bare WSGI app under the same Gunicorn
 options, thumbor in its own virtualenv), and prints a table and each goal of issue #5 as a
-ratio with PASS/FAIL/SKIP. Everything it writes goes under bench/out/ (git-ignored).
+ratio with PASS/FAIL/SKIP (issues #5 and #18). Everything it writes goes under bench/out/ (git-ignored).
 Not part of the test suite: figures depend on the machine and on what else runs on it.
 """
 from __future__ import annotations
