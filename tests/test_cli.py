@@ -101,9 +101,10 @@ def test_launcher_configures_gunicorn_from_settings():
     app = ImageRepoApplication(s, gunicorn_options(s))
     cfg = app.cfg
     assert cfg.bind == ["127.0.0.1:9999"] and cfg.threads == 6 and cfg.workers == (os.cpu_count() or 1)
-    assert cfg.worker_class_str == "gthread" and cfg.loglevel == "warning"
+    assert cfg.worker_class_str == "image_repo.web.balanced.BalancedThreadWorker" and cfg.loglevel == "warning"
     assert cfg.accesslog == "-" and cfg.preload_app is False and cfg.timeout >= 30
     assert gunicorn_options(Settings(workers=3))["workers"] == 3
+    assert gunicorn_options(Settings(balance_connections=False))["worker_class"] == "gthread"
 
 
 def test_launcher_makes_the_app_in_the_worker(tmp_path):

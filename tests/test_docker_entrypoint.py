@@ -212,4 +212,5 @@ def test_gunicorn_conf_uses_the_package_defaults(monkeypatch):
     monkeypatch.setenv("IMAGE_REPO_THREADS", "3")
     conf = runpy.run_path(str(ROOT / "docker" / "gunicorn.conf.py"))
     assert conf["bind"] == ["0.0.0.0:8123"] and conf["threads"] == 3
-    assert conf["worker_class"] == "gthread" and conf["accesslog"] == "-" and conf["preload_app"] is False
+    assert conf["worker_class"] == "image_repo.web.balanced.BalancedThreadWorker"
+    assert conf["accesslog"] == "-" and conf["preload_app"] is False
