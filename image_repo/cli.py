@@ -318,20 +318,26 @@ def swift_group() -> None:
               help="Set the key on the account (needs an .admin user) or on each store's container.")
 @click.pass_context
 def swift_set_temp_url_key(ctx: click.Context, on: str) -> None:
-    """Make Swift accept the TempURLs this server signs with url_key (url=true, direct imports)."""
+    """Make Swift accept the TempURLs this server signs with url_key (url=true, direct imports).
+
+    A url_key list of two sets Temp-URL-Key to the first (the signing key) and Temp-URL-Key-2
+    to the second, so URLs signed with the older key still work while it is rotated out.
+    """
     from .storage.registry import open_store
     from .storage.swift import SwiftStore, set_temp_url_key
 
     settings = cli_settings(ctx)
-    if not settings.url_key:
+    if not settings.url_keys():
         raise ConfigError("url_key is not set: it is the key Swift must be given")
     stores = [open_store(url, settings) for url in dict.fromkeys([settings.store_url(), settings.cache_store_url()])]
     swift = [s for s in stores if isinstance(s, SwiftStore)]
     if not swift:
         raise ConfigError("neither store nor cache_store is a swift:// store")
     for store in swift[:1] if on == "account" else swift:
-        set_temp_url_key(store, settings.url_key, on=on)
-        click.echo(f"TempURL key set on the {on}" + (f" (container {store.container})" if on == "container" else ""))
+        set_temp_url_key(store, settings.url_keys(), on=on)
+        count = len(settings.url_keys())
+        click.echo(f"TempURL key{'s' if count > 1 else ''} set on the {on}"
+                   + (f" (container {store.container})" if on == "container" else ""))
 
 
 # The client commands live in image_repo/client/ (they need no server settings).

@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.swift",
     "tests.fixtures.server",
     "tests.fixtures.browser",
+    "tests.fixtures.faultproxy",
 ]

@@ -5,7 +5,6 @@ import base64
 import binascii
 import dataclasses
 import hashlib
-import hmac
 import re
 import time
 from typing import Any
@@ -14,6 +13,7 @@ from urllib.parse import quote, urlencode
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
 from werkzeug.datastructures import MultiDict
 
+from .. import testpoints
 from ..errors import InvalidRequest, PayloadTooLarge, Unauthorized
 from ..imaging.formats import KINDS
 from ..imaging.spec import FALSE_WORDS, DerivationSpec, QueryOptions, parse_bool, parse_query
@@ -58,9 +58,7 @@ def check_token() -> None:
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not given:
         raise Unauthorized("this request needs 'Authorization: Bearer <token>'")
-    # Compare against every token so timing says nothing about which one nearly matched.
-    matches = [hmac.compare_digest(given.strip().encode(), token.encode()) for token in allowed]
-    if not any(matches):
+    if not signing.matches_any(given.strip(), allowed):
         raise Unauthorized("the bearer token is not valid for this request")
 
 
@@ -197,10 +195,16 @@ def several(selected: list[str], options: QueryOptions) -> Response:
         return jsonify(answers)
     spec = options.spec
 
-    def member(name: str) -> tuple[str, Any]:
-        return f"{name}.{spec.kind}", lambda: svc.render(svc.get_original(name), spec).data
+    def member(name: str, index: int) -> tuple[str, Any]:
+        def make() -> bytes:
+            if index:
+                testpoints.reach("zip-stream")  # a test stops here: part of the zip is sent
+            return svc.render(svc.get_original(name), spec).data
 
-    body = stream_zip((member(name) for name in selected), on_error=lambda n, e: f"{n}: {getattr(e, 'message', 'failed')}")
+        return f"{name}.{spec.kind}", make
+
+    body = stream_zip((member(name, i) for i, name in enumerate(selected)),
+                      on_error=lambda n, e: f"{n}: {getattr(e, 'message', 'failed')}")
     return Response(
         stream_with_context(body),
         content_type="application/zip",
@@ -213,7 +217,7 @@ def sign_own_url(key: str) -> tuple[str, int]:
     settings = service().settings
     expires = int(time.time()) + settings.url_lifetime
     path = SIGNED_PREFIX + key
-    signature = signing.sign(settings.url_key or "", "GET", path, expires)
+    signature = signing.sign(settings.signing_key() or "", "GET", path, expires)
     query = urlencode({"temp_url_sig": signature, "temp_url_expires": expires})
     return f"{request.host_url.rstrip('/')}{SIGNED_PREFIX}{quote(key)}?{query}", expires
 
@@ -222,10 +226,10 @@ def sign_own_url(key: str) -> tuple[str, int]:
 @describe(doc.GET_SIGNED)
 def get_signed(key: str) -> Response:
     svc = service()
-    if not svc.settings.url_key:
+    if not svc.settings.url_keys():
         raise Unauthorized("signed URLs are not enabled on this server")
     signing.verify(
-        svc.settings.url_key,
+        svc.settings.url_keys(),
         "GET",
         SIGNED_PREFIX + key,
         request.args.get("temp_url_expires"),

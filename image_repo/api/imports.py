@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from ..errors import InvalidRequest, Unauthorized
+from ..host.storegate import exempt_thread
 from ..ingest.imports import ImportService
 from ..service.images import ImageService
 from . import signing
@@ -53,6 +54,7 @@ def housekeeping() -> None:
 
 
 def _clean_quietly(service: ImportService) -> None:
+    exempt_thread()  # housekeeping: one thread an hour, not a request's
     try:
         service.clean()
     except Exception:  # noqa: BLE001 - housekeeping must never take a worker down; the next round retries
@@ -75,7 +77,7 @@ def json_body() -> dict[str, Any]:
 def sign_upload(import_id: str, expires: int) -> str:
     """A URL on this server that takes a PUT of the import's bytes until ``expires``."""
     path = f"{UPLOAD_PREFIX}{import_id}"
-    signature = signing.sign(imports().settings.url_key or "", "PUT", path, expires)
+    signature = signing.sign(imports().settings.signing_key() or "", "PUT", path, expires)
     query = urlencode({"temp_url_sig": signature, "temp_url_expires": expires})
     return f"{request.host_url.rstrip('/')}{path}?{query}"
 
@@ -129,9 +131,9 @@ def cancel(import_id: str) -> Response:
 def receive(import_id: str) -> Response:
     """The import's bytes, streamed to the staging object in chunks: never held whole in memory."""
     svc: ImageService = current_app.extensions["image_repo"]
-    if not svc.settings.url_key:
+    if not svc.settings.url_keys():
         raise Unauthorized("signed URLs are not enabled on this server")
-    signing.verify(svc.settings.url_key, "PUT", UPLOAD_PREFIX + import_id, request.args.get("temp_url_expires"),
+    signing.verify(svc.settings.url_keys(), "PUT", UPLOAD_PREFIX + import_id, request.args.get("temp_url_expires"),
                    request.args.get("temp_url_sig"))
     request.max_content_length = svc.settings.max_import_bytes  # not max_upload_bytes: this body is streamed
 

@@ -27,6 +27,7 @@ from contextlib import contextmanager
 
 from filelock import FileLock, Timeout
 
+from .. import testpoints
 from ..errors import NotFound
 from ..storage.base import ObjectInfo, check_key, check_metadata, check_range, guess_content_type, sha256_hex
 from .stats import Counters
@@ -187,9 +188,12 @@ class DiskCache:
             os.makedirs(os.path.dirname(final), exist_ok=True)
             with open(tmp, "xb") as f:
                 f.write(b"".join((MAGIC, _LEN.pack(len(header)), header)))
+                f.flush()
+                testpoints.reach("disk-cache-write")
                 f.write(data)
             try:
                 with self._locked():
+                    testpoints.reach("disk-cache-admit")
                     self._admit(final, size)
                     os.replace(tmp, final)
             finally:

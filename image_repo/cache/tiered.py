@@ -18,6 +18,7 @@ from typing import Any
 
 from ..config.settings import Settings
 from ..errors import NotFound
+from ..host.storegate import exempt_thread
 from ..storage.base import ObjectInfo, ObjectStore, check_key, check_metadata, get_ranges, guess_content_type, sha256_hex
 from ..storage.large import create_if_absent, put_file
 from .disk import DiskCache
@@ -305,7 +306,9 @@ class TieredStore:
     def _executor(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(self._behind_workers, thread_name_prefix="image_repo-put-behind")
+                # Bounded by behind_workers, not by the request threads' store gate.
+                self._pool = ThreadPoolExecutor(self._behind_workers, thread_name_prefix="image_repo-put-behind",
+                                                initializer=exempt_thread)
             return self._pool
 
 

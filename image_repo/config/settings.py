@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 
 from ..errors import ConfigError
-from .types import check, from_text, show
+from .types import STR_OR_LIST, check, from_text, show, unwrap
 
 
 def setting(default: Any, help: str, *, secret: bool = False) -> Any:
@@ -115,10 +115,11 @@ class Settings:
     memory_cache: MemoryCacheSettings = section(MemoryCacheSettings, "The in-process cache of derived images.")
     disk_cache: DiskCacheSettings = section(DiskCacheSettings, "The local disk cache of derived images.")
     original_stat_ttl: float = setting(2.0, "Seconds a worker trusts what it last learned of an original, so a cache hit asks the store nothing (0: ask every time). Writes through this host are seen by all its workers at once; writes through other servers after this long.")
+    original_check_wait: float = setting(1.0, "Seconds a request waits for a remote store (Swift, S3) to confirm an original the worker knows (past original_stat_ttl) before it answers from what it knew, so cache hits go on while the store stalls; a store slower than this serves a replaced original's old derivatives until it answers. 0: wait as long as the store's own timeout.")
     cache_control: str = setting("public, max-age=3600", "Cache-Control header on image responses.")
     format_negotiation: bool = setting(False, "Answer a request that names no kind (no kind=, no extension) with AVIF or WebP when its Accept prefers them, else default_kind; such answers carry Vary: Accept. Off: always default_kind, as in 2016.")
     cors_origins: list[str] = setting(["*"], "Origins whose scripts may read and write through the API (CORS): '*' for any, else exact origins such as https://viewer.example.org; an origin not listed gets no CORS headers; empty: none at all.")
-    url_key: str | None = setting(None, "Key that signs url=true URLs (required for url=true; no default).", secret=True)
+    url_key: str | list[str] | None = setting(None, "Key that signs url=true URLs, this server's own and Swift TempURLs (required for url=true; no default). A list rotates keys: the first signs, every one is accepted, so URLs handed out under an older key keep working while it stays listed.", secret=True)
     url_lifetime: int = setting(172800, "Seconds a url=true URL stays valid.")
     max_upload_bytes: int = setting(100 * 2**20, "Largest upload accepted, in bytes.")
     max_import_bytes: int = setting(16 * 2**30, "Largest original accepted through a direct-to-store import (POST /imports), in bytes.")
@@ -143,6 +144,7 @@ class Settings:
     max_concurrent_derivations: int = setting(0, "Derivations at once per worker; 0 means threads.")
     max_queued_derivations: int = setting(16, "Derivations waiting per worker before 503.")
     browse_deep_zoom: bool = setting(True, "Whether the browse page (/) shows an image in the deep-zoom viewer over IIIF (needs OpenSeadragon, installed by npm ci); false shows a plain image.")
+    max_store_threads: int = setting(0, "Request threads per worker that may wait on a remote store (Swift, S3) at once; past that a request that needs the store is answered 503 with Retry-After (a cache hit: from what the worker last knew of the original), so a stalled store never takes every thread and cache hits and /healthz keep answering. 0 means threads - 1 (at least 1).")
     swift: SwiftSettings = section(SwiftSettings, "OpenStack Swift connection (for swift:// stores).")
     s3: S3Settings = section(S3Settings, "S3 connection (for s3:// stores).")
     references: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata={"internal": True})
@@ -161,12 +163,29 @@ class Settings:
     def disk_cache_path(self) -> str:
         return os.path.abspath(self.disk_cache.path or os.path.join(self.data_dir, "disk_cache"))
 
+    def url_keys(self) -> list[str]:
+        """Every key a signed URL is accepted under, the signing key first (url_key as a list or one string)."""
+        if not self.url_key:
+            return []
+        return [self.url_key] if isinstance(self.url_key, str) else [k for k in self.url_key if k]
+
+    def signing_key(self) -> str | None:
+        """The key new signed URLs are made with: url_key's first."""
+        keys = self.url_keys()
+        return keys[0] if keys else None
+
+    def store_threads(self) -> int:
+        """max_store_threads, with 0 meaning threads - 1 (at least 1)."""
+        return self.max_store_threads or max(1, self.threads - 1)
+
 
 log = logging.getLogger("image_repo.settings")
 
 ENV_PREFIX = "IMAGE_REPO_"
 CONFIG_VARIABLE = "IMAGE_REPO_CONFIG"
 """Path of the YAML file for ``image_repo.web.wsgi`` (not a setting, so not ``IMAGE_REPO_<KEY>``)."""
+TEST_POINTS_VARIABLE = "IMAGE_REPO_TEST_POINTS"
+"""A directory that turns on the test points (image_repo/testpoints.py); tests only, never a setting."""
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 _DIGESTS = ("sha1", "sha256", "sha512")
@@ -228,6 +247,11 @@ def load_settings_from_environment(environ: Mapping[str, str] | None = None) -> 
     """Settings for a WSGI server: the YAML file named by ``IMAGE_REPO_CONFIG``, if any."""
     env = os.environ if environ is None else environ
     return load_settings(env.get(CONFIG_VARIABLE) or None, env)
+
+
+def test_points_dir(environ: Mapping[str, str] | None = None) -> str | None:
+    """The directory of the test points if a test turned them on, else None (every server in use)."""
+    return (os.environ if environ is None else environ).get(TEST_POINTS_VARIABLE) or None
 
 
 def setting_fields(cls: type) -> list[Field[Any]]:
@@ -299,8 +323,9 @@ class _Loader:
             text = self.resolve(raw, key)
             self.refs[key] = dict(raw)
             return from_text(text, tp, key + source, secret)
-        if isinstance(raw, list) and typing.get_origin(tp) is list:
-            (item_tp,) = typing.get_args(tp)
+        list_tp = tp if typing.get_origin(tp) is list else list[str] if unwrap(tp)[0] == STR_OR_LIST else None
+        if isinstance(raw, list) and raw and list_tp is not None:
+            (item_tp,) = typing.get_args(list_tp)
             items: list[Any] = []
             item_refs: list[dict[str, Any] | None] = []
             for i, item in enumerate(raw):
@@ -335,7 +360,7 @@ class _Loader:
     def overlay(self, s: Settings) -> None:
         """Apply ``IMAGE_REPO_<KEY>`` variables (nested keys joined by ``__``)."""
         for name in sorted(self.environ):
-            if not name.startswith(ENV_PREFIX) or name == CONFIG_VARIABLE:
+            if not name.startswith(ENV_PREFIX) or name in (CONFIG_VARIABLE, TEST_POINTS_VARIABLE):
                 continue
             parts = name[len(ENV_PREFIX):].lower().split("__")
             obj: Any = s

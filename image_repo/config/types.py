@@ -21,18 +21,24 @@ _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
 _UNITS.update({u + s: 2 ** (10 * (i + 1)) for i, u in enumerate("kmgt") for s in ("", "i", "ib")})
 
 
+STR_OR_LIST = str | list[str]
+"""A string, or a list of them (``url_key``: the first signs, every one verifies)."""
+
+
 def unwrap(tp: Any) -> tuple[Any, bool]:
-    """(the type, whether null is allowed) for ``X`` or ``X | None``."""
+    """(the type, whether null is allowed) for ``X`` or ``X | None``; ``str | list[str]`` stays whole."""
     args = typing.get_args(tp)
     if type(None) in args:
-        (inner,) = [a for a in args if a is not type(None)]
-        return inner, True
+        rest = [a for a in args if a is not type(None)]
+        return (rest[0] if len(rest) == 1 else STR_OR_LIST), True
     return tp, False
 
 
 def describe(tp: Any, key: str) -> str:
     inner, optional = unwrap(tp)
-    if typing.get_origin(inner) is list:
+    if inner == STR_OR_LIST:
+        text = "a string or a list of strings"
+    elif typing.get_origin(inner) is list:
         (item,) = typing.get_args(inner)
         text = "a list of " + {int: "integers", str: "strings"}.get(item, "values")
     elif inner is int and key.split(" ")[0].endswith("bytes"):
@@ -65,6 +71,11 @@ def check(value: Any, tp: Any, key: str, secret: bool) -> Any:
     if value is None:
         if optional:
             return None
+    elif inner == STR_OR_LIST:
+        if isinstance(value, list) and value:
+            return check(value, list[str], key, secret)
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return check(value, str, key, secret)
     elif inner is bool:
         if isinstance(value, bool):
             return value
@@ -97,6 +108,10 @@ def from_text(text: str, tp: Any, key: str, secret: bool) -> Any:
     """A value given as text (environment, ``$env``, ``$file``) as type ``tp``."""
     inner, optional = unwrap(tp)
     if inner is str:
+        return None if optional and text == "" else text
+    if inner == STR_OR_LIST:  # verbatim, commas and all, unless written as a YAML list
+        if text.strip().startswith("["):
+            return check(parse_scalar(text, key, secret), tp, key, secret)
         return None if optional and text == "" else text
     if typing.get_origin(inner) is list:
         if text.strip().startswith("["):

@@ -29,6 +29,7 @@ from typing import Any
 from .. import names
 from ..errors import Conflict, ImageRepoError, InvalidRequest, NotConfigured, NotFound, PayloadTooLarge
 from ..host.owners import owner, owner_gone
+from ..host.storegate import exempt_thread
 from ..imaging.spec import parse_query
 from ..metrics.figures import import_state
 from ..pyramids.header import check_huge, header_of_file
@@ -70,7 +71,7 @@ class ImportService:
     # -- what is offered -----------------------------------------------------------------
     def direct_upload(self) -> str | None:
         """How bytes reach the store: 'temp_url' (Swift/S3), 'signed' (this server), or None (not offered)."""
-        if not self.settings.url_key:
+        if not self.settings.url_keys():
             return None  # signs our own URLs, and is the Swift TempURL key
         if isinstance(self.store, SupportsTempUrl):
             return "temp_url"
@@ -209,7 +210,8 @@ class ImportService:
             if future is not None:
                 return future
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(2, thread_name_prefix="import")
+                # Two at a time, bounded here: not counted against the request threads' store gate.
+                self._pool = ThreadPoolExecutor(2, thread_name_prefix="import", initializer=exempt_thread)
             future = self._pool.submit(self.process, import_id)
             self._running[import_id] = future
         # Outside the lock: the callback of a future already done runs here at once, and takes the lock.
@@ -277,10 +279,7 @@ class ImportService:
         if existing is not None and not rec.get("replace"):
             raise Conflict(f"Image '{rec['name']}' already exists with other bytes")
         self._place(staging, key, kind.content_type, sha, data)
-        for other in self.store.list(rec["name"] + "."):
-            ref = names.parse_original_key(other.key)
-            if ref is not None and ref.name == rec["name"] and other.key != key:
-                self.store.delete(other.key)  # replaced by an original of another kind
+        self.service.originals.keep_newest(rec["name"])  # an original of another kind it replaces goes
         self.service.replaced(rec["name"], had_original=existing is not None)
         return key
 

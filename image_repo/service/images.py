@@ -13,12 +13,13 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Callable
 
-from .. import names
+from .. import names, testpoints
 from ..cache.disk import DiskCache
 from ..config.settings import Settings
 from ..errors import NotConfigured, NotFound, PayloadTooLarge, StorageUnavailable
 from ..host.flight import HostFlight, SingleFlight
 from ..host.limiter import Limiter
+from ..host.storegate import StoreGate
 from ..host.writes import HostWrites
 from ..imaging import DerivationSpec, Derived, derive, heap
 from ..imaging.derive import resample_target
@@ -38,7 +39,7 @@ from .writes import Uploaded
 
 log = logging.getLogger("image_repo.service")
 
-__all__ = ["ImageService", "Original", "Rendered", "Uploaded", "bottom_level", "literal_prefix", "sha_mismatch"]
+__all__ = ["ImageService", "Original", "Rendered", "Uploaded", "bottom_level", "literal_prefix", "same_bytes"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,11 @@ class ImageService:
         self.settings = settings
         self.store = store
         self.cache = cache
+        # One gate per worker for its remote stores: a stalled store never takes every thread.
+        self.gate = StoreGate(settings.store_threads())
+        for remote in (store, bottom_level(cache)):
+            if hasattr(remote, "gate"):
+                remote.gate = self.gate
         # Host-wide state of the workers (locks, the write counter) lives in the disk cache's directory.
         disk = next((level for level in getattr(cache, "levels", []) if isinstance(level, DiskCache)), None)
         host_dir = disk.path if disk is not None else settings.disk_cache_path()
@@ -161,7 +167,11 @@ class ImageService:
         except StorageUnavailable:
             log.warning("cache unavailable while reading %s; deriving", key)
 
+        made_here = False
+
         def once() -> tuple[bytes, bool]:
+            nonlocal made_here
+            made_here = True
             if self._host_flight is None:
                 return self._made_meanwhile(key) or (self._make(original, key, content_type, make, local_only), False)
             with self._host_flight.hold(key):
@@ -169,7 +179,8 @@ class ImageService:
 
         # One derivation per key at a time in this process (SingleFlight) and on this host (HostFlight).
         data, cached = self._flight.run(key, once)
-        return Rendered(data, content_type, etag, cached=cached)
+        # A thread that waited for another's derivation made none itself: a hit, for it.
+        return Rendered(data, content_type, etag, cached=cached or not made_here)
 
     def _made_meanwhile(self, key: str) -> tuple[bytes, bool] | None:
         """The derivative if another thread or worker made it since our miss: looked for after
@@ -203,9 +214,9 @@ class ImageService:
     def read_original(self, original: Original) -> bytes:
         """The original's bytes, refusing them when they changed since ``original`` was found."""
         source, info = self.store.get_with_info(original.ref.key)
-        # The original changed between stat and get: never cache under the old version. The
-        # hash is only computed when the store does not vouch for the version itself.
-        if content_version(info) != original.version and sha_mismatch(original.info, source):
+        # The original changed between stat and get: never derive other bytes under the old
+        # version's key. The hash is only computed when the store's answer names another version.
+        if content_version(info) != original.version and not same_bytes(original.info, source):
             self.originals.changed(original.name)
             raise StorageUnavailable("the original changed while it was read; retry")
         return source
@@ -230,6 +241,7 @@ class ImageService:
             return derive(have.data, spec, stand_in=have, max_pixels=max_pixels, max_output_pixels=max_output_pixels,
                           resample=self.settings.resample_filter)
         source = self.read_original(original)
+        testpoints.reach("derive")
         try:
             derived = derive(source, spec, keep=self.intermediates.wish(have), max_pixels=max_pixels,
                              max_output_pixels=max_output_pixels, resample=self.settings.resample_filter)
@@ -268,7 +280,7 @@ class ImageService:
         self, original: Original, spec: DerivationSpec, sign_own: Callable[[str], tuple[str, int]]
     ) -> tuple[str, int]:
         """A temporary URL to the derived image: the cache store's own (Swift/S3), else ours."""
-        if not self.settings.url_key:
+        if not self.settings.url_keys():
             raise NotConfigured("url=true needs url_key to be set in the server's configuration")
         key = self.cached_in_store(original, spec)
         bottom = bottom_level(self.cache)
@@ -318,7 +330,8 @@ class ImageService:
 
     def stats(self) -> dict[str, object]:
         levels = getattr(self.cache, "stats", None)
-        return {"counters": self.counters(), "cache": levels() if callable(levels) else {}}
+        return {"counters": self.counters(), "cache": levels() if callable(levels) else {},
+                "store_gate": self.gate.stats()}
 
     def ready(self) -> dict[str, str]:
         """Whether each store answers; raises StorageUnavailable naming the first that does not."""
@@ -336,6 +349,7 @@ def bottom_level(store: ObjectStore) -> ObjectStore:
     return levels[-1] if levels else store
 
 
-def sha_mismatch(info: ObjectInfo, data: bytes) -> bool:
-    return info.sha256 is not None and len(data) == info.size and sha256_hex(data) != info.sha256
+def same_bytes(info: ObjectInfo, data: bytes) -> bool:
+    """Whether ``data`` are the bytes ``info`` describes (False when it has no SHA-256 to tell by)."""
+    return info.sha256 is not None and len(data) == info.size and sha256_hex(data) == info.sha256
 

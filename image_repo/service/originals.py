@@ -12,6 +12,8 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
 import re2
@@ -19,6 +21,7 @@ import re2
 from .. import names
 from ..config.settings import Settings
 from ..errors import ImageRepoError, InvalidRequest, NotFound, StorageUnavailable
+from ..host.storegate import exempt_thread
 from ..host.writes import HostWrites
 from ..imaging.formats import INPUT_KINDS, KINDS, Kind
 from ..storage.base import ObjectInfo, ObjectStore, content_version
@@ -32,6 +35,8 @@ _EXTENSIONS = sorted(((k, ext) for k in INPUT_KINDS.values() for ext in k.extens
                      key=lambda ke: (_KIND_ORDER.get(ke[0].name, 99), ke[1] != ke[0].name, ke[1]))
 MAX_REMEMBERED = 100_000
 """Originals a worker keeps what it learned of; past that the table starts over (bounded memory)."""
+MAX_CHECKS = 64
+"""Checks of originals under way at once per worker; past that, what was known is used."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,11 @@ class Originals:
         self._lock = threading.Lock()
         self._writes = writes
         self._writes_seen = writes.value() if writes is not None else b""
+        # Checks of known originals on a remote store run on two threads of their own, so a
+        # request waits for one at most original_check_wait (a local store is asked directly).
+        self._remote = hasattr(store, "gate") and settings.original_check_wait > 0
+        self._checks: dict[str, Future[ObjectInfo | None]] = {}
+        self._pool: ThreadPoolExecutor | None = None
 
     def validate_name(self, raw: str) -> str:
         return names.validate_name(raw, self.name_limits)
@@ -156,10 +166,10 @@ class Originals:
             if now - seen < self.settings.original_stat_ttl and not fresh:
                 return original
             try:
-                info = self.store.stat(original.ref.key)
-            except StorageUnavailable:
+                info = self._check(name, original) if self._remote and not fresh else self.store.stat(original.ref.key)
+            except StorageUnavailable as e:
                 # What we last knew still names the right derivatives: cached ones can be served.
-                log.warning("store unavailable; using what was last known of %s", name)
+                log.warning("store unavailable (%s); using what was last known of %s", e.message, name)
                 return original
             if info is not None:
                 if info != original.info:
@@ -172,6 +182,31 @@ class Originals:
         else:
             self.remember(name, found, now)
         return found
+
+    def _check(self, name: str, original: Original) -> ObjectInfo | None:
+        """The store's stat of a known original, waited for at most original_check_wait (StorageUnavailable past it)."""
+        made = False
+        with self._lock:
+            future = self._checks.get(name)  # one check per original at a time, however many requests wait
+            if future is None:
+                if len(self._checks) >= MAX_CHECKS:
+                    raise StorageUnavailable(f"{MAX_CHECKS} checks of originals already wait on the store")
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(2, thread_name_prefix="image_repo-check", initializer=exempt_thread)
+                future = self._checks[name] = self._pool.submit(self.store.stat, original.ref.key)
+                made = True
+        if made:  # outside the lock: the callback of a future already done runs at once, and takes it
+            future.add_done_callback(lambda done: self._check_done(name, done))
+        wait = self.settings.original_check_wait
+        try:
+            return future.result(timeout=wait)
+        except FutureTimeout:
+            raise StorageUnavailable(f"no answer within original_check_wait ({wait:g} s)") from None
+
+    def _check_done(self, name: str, future: Future[ObjectInfo | None]) -> None:
+        with self._lock:
+            if self._checks.get(name) is future:
+                del self._checks[name]
 
     def _search(self, name: str) -> Original | None:
         stat_first = getattr(self.store, "stat_first", None)
@@ -254,14 +289,41 @@ class Originals:
 
     def all_keys(self, name: str) -> list[names.OriginalRef]:
         """Every stored form of ``name``'s original (current and 2016 layout)."""
-        legacy = names.legacy_original_key(name, "x").rsplit(".", 1)[0]
-        refs = []
-        for prefix in (name + ".", legacy):
+        return [ref for ref, _ in self.stored_forms(name)]
+
+    def stored_forms(self, name: str, *, legacy: bool = True) -> list[tuple[names.OriginalRef, ObjectInfo]]:
+        """Every stored form of ``name``'s original (``legacy``: the 2016 layout's too), as listed."""
+        prefixes = [name + "."]
+        if legacy:
+            prefixes.append(names.legacy_original_key(name, "x").rsplit(".", 1)[0])
+        found: dict[str, tuple[names.OriginalRef, ObjectInfo]] = {}
+        for prefix in prefixes:
             for info in self.store.list(prefix):
                 ref = names.parse_original_key(info.key)
-                if ref is not None and ref.name == name and ref not in refs:
-                    refs.append(ref)
-        return refs
+                if ref is not None and ref.name == name:
+                    found.setdefault(ref.key, (ref, info))
+        return list(found.values())
+
+    def keep_newest(self, name: str) -> None:
+        """After a write of ``name``: of its stored forms, keep only the newest.
+
+        Two writes of one name in different formats (``n.jpg`` and ``n.png``) that cross each
+        delete only what they listed before writing, so both could stay. Each writer looks
+        again after its own write; the last to look sees both and removes the older, and an
+        earlier one never removes what it cannot see: every writer ends on the same, newest
+        form (ties go to the key that sorts last, for all of them alike). Last writer wins,
+        as for two writes of one key.
+        """
+        forms = self.stored_forms(name, legacy=False)  # we never write the 2016 layout
+        if len(forms) < 2:
+            return
+        newest = max(forms, key=lambda form: (form[1].modified or 0.0, form[0].key))
+        for ref, _ in forms:
+            if ref.key != newest[0].key:
+                try:
+                    self.store.delete(ref.key)
+                except NotFound:
+                    pass
 
 
 def _preference(ref: names.OriginalRef) -> tuple[bool, int, bool, str]:

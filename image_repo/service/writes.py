@@ -58,11 +58,14 @@ def upload(svc: ImageService, target: str, data: bytes, filename: str | None = N
         raise Conflict(f"Image '{name}' already exists; use PUT to replace it")
     stored = svc.store.put(key, data, kind.content_type, {"sha256": digest})
     for other in existing:
-        if other.key != key:
+        if other.legacy:  # the 2016 layout is never written now: an older form
             try:
                 svc.store.delete(other.key)
             except NotFound:
                 pass
+    # Other formats listed before the write are not simply deleted: one may have been
+    # rewritten meanwhile by a newer write. The newest form stays, ours or not.
+    svc.originals.keep_newest(name)
     replaced(svc, name, had_original=bool(existing))
     svc.count("uploads")
     if svc.pyramids.wanted(info.width, info.height, kind.name == "tif" and huge.multichannel_bytes(data)):

@@ -27,6 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..config.settings import S3Settings
 from ..errors import ConfigError, ImageRepoError, InvalidRequest, NotFound, StorageUnavailable
+from ..host.storegate import OPEN, OpenGate, StoreGate
 from ..metrics.figures import store_error
 from ..names import parse_original_key
 from .base import ObjectInfo, check_key, check_metadata, check_range, guess_content_type, sha256_hex
@@ -119,6 +120,9 @@ class S3Store:
     create_is_atomic = False
     """AWS S3 conditional writes are atomic; S3 on Swift (s3api) passes them to Swift, which is not."""
 
+    gate: StoreGate | OpenGate = OPEN
+    """Bounds the request threads waiting on S3 at once (set per worker by create_app)."""
+
     def __init__(self, bucket: str, prefix: str = "", settings: S3Settings | None = None, *, page_size: int = 1000,
                  multipart_threshold: int = MULTIPART_THRESHOLD, part_size: int = PART_SIZE) -> None:
         if not _BUCKET.match(bucket):
@@ -171,7 +175,8 @@ class S3Store:
     @contextmanager
     def _edge(self, what: str) -> Iterator[None]:
         try:
-            yield
+            with self.gate.slot(f"s3 {what}"):
+                yield
         except (ClientError, BotoCoreError) as e:
             raise translate_error(e, f"s3 {self.url}: {what}") from None
         except S3UploadFailedError as e:  # the managed transfer's wrapper of a ClientError

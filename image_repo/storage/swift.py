@@ -14,11 +14,13 @@ from urllib.parse import quote, unquote, urlsplit
 
 import requests
 import swiftclient.client
+import urllib3
 from swiftclient.client import ClientException, Connection
 from swiftclient.utils import generate_temp_url
 
 from ..config.settings import _SWIFT_ENV, _SWIFT_V1_ENV, Settings, SwiftSettings
 from ..errors import ConfigError, ImageRepoError, InvalidRequest, NotFound, PayloadTooLarge, StorageUnavailable
+from ..host.storegate import OPEN, OpenGate, StoreGate
 from ..metrics.figures import store_error
 from . import swift_large
 from .base import ObjectInfo, check_key, check_metadata, guess_content_type, sha256_hex
@@ -121,7 +123,8 @@ def _run(conn: Connection, what: str, fn: Callable[[Connection], T], secrets: li
                 store_error("swift")
             raise cls(f"swift {what}: {why}".rstrip()) from None
         detail = str(e.msg)  # raised by swiftclient itself: bad auth options, no keystoneclient...
-    except (requests.exceptions.RequestException, OSError) as e:
+    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
+        # urllib3's own errors surface from a body read (a connection cut mid-body: IncompleteRead).
         detail = f"{type(e).__name__}: {e}"
     for secret in (s for s in secrets if len(s) >= 4):  # a one-letter "secret" would only garble it
         detail = detail.replace(secret, "***")
@@ -134,6 +137,9 @@ class SwiftStore:
 
     create_is_atomic = False
     """Swift checks ``If-None-Match: *`` before a PUT's body lands: two racing creates may both succeed."""
+
+    gate: StoreGate | OpenGate = OPEN
+    """Bounds the request threads waiting on Swift at once (set per worker by create_app)."""
 
     def __init__(self, container: str, prefix: str = "", *, connection_options: Mapping[str, Any],
                  temp_url_key: str | None = None, temp_url_digest: str = "sha256",
@@ -167,8 +173,10 @@ class SwiftStore:
             raise ConfigError(f"store URL {url!r}: expected swift://container[/prefix]")
         options = swift_auth_options(s.swift, environ)
         options.update(retries=s.swift.retries, timeout=s.swift.timeout)  # swiftclient's own retry loop
-        return cls(unquote(container), unquote(prefix), connection_options=options,
-                   temp_url_key=s.url_key, temp_url_digest=s.swift.temp_url_digest)
+        store = cls(unquote(container), unquote(prefix), connection_options=options,
+                    temp_url_key=s.signing_key(), temp_url_digest=s.swift.temp_url_digest)
+        store._secrets.extend(s.url_keys())  # the older keys are secrets too
+        return store
 
     def _conn(self) -> Connection:
         # Per thread, and per process: a connection made before a Gunicorn fork must not be shared.
@@ -186,7 +194,8 @@ class SwiftStore:
 
     def _call(self, what: str, fn: Callable[[Connection], T]) -> T:
         conn = self._conn()
-        result = _run(conn, what, fn, self._secrets)
+        with self.gate.slot(f"swift {what}"):
+            result = _run(conn, what, fn, self._secrets)
         if self._auth is None and conn.url and conn.token:
             self._auth = (conn.url, conn.token)
             self._secrets.append(conn.token)
@@ -207,7 +216,11 @@ class SwiftStore:
     def get_with_info(self, key: str) -> tuple[bytes, ObjectInfo]:
         """Bytes and info from one GET."""
         headers, body = self._call(f"GET {key!r}", lambda c: c.get_object(self.container, self.prefix + key))
-        return body, self._info(key, headers)
+        info = self._info(key, headers)
+        if "content-length" in headers and len(body) != info.size:
+            # Never a short body as a whole one: a connection cut mid-body can read as a clean end.
+            raise StorageUnavailable(f"swift GET {key!r}: {len(body)} of {info.size} bytes arrived; retry")
+        return body, info
 
     def get_range(self, key: str, start: int, length: int) -> bytes:
         """One ``Range`` GET (swift_large.py)."""
@@ -324,15 +337,27 @@ class SwiftStore:
         return f"SwiftStore({self.url!r})"
 
 
-def set_temp_url_key(target: SwiftStore | Connection, key: str, *, on: str = "account",
+def set_temp_url_key(target: SwiftStore | Connection, key: str | Sequence[str], *, on: str = "account",
                      container: str | None = None) -> None:
-    """Set the TempURL key on the account (needs an .admin user) or on a container (the store's by default)."""
+    """Set the TempURL keys on the account (needs an .admin user) or on a container (the store's by default).
+
+    Swift holds two keys at each level, Temp-URL-Key and Temp-URL-Key-2, and accepts a URL
+    signed with either: ``key`` (one, or a list with the signing key first, as url_key) sets
+    the first and the second, or removes the second when only one is given, so a rotation
+    keeps the URLs signed with the older key working until it is dropped from the list.
+    """
+    keys = [key] if isinstance(key, str) else [k for k in key if k]
+    if not 1 <= len(keys) <= 2:
+        raise ConfigError(f"url_key: Swift keeps two TempURL keys (Temp-URL-Key and Temp-URL-Key-2); "
+                          f"{len(keys)} are listed")
     conn = target._conn() if isinstance(target, SwiftStore) else target
     container = container or (target.container if isinstance(target, SwiftStore) else None)
-    if on == "account":
-        _run(conn, "set account TempURL key", lambda c: c.post_account({"X-Account-Meta-Temp-URL-Key": key}), [key])
-    elif on == "container" and container:  # PUT, not POST: it makes the container if needed, idempotently
-        _run(conn, "set container TempURL key",
-             lambda c: c.put_container(container, headers={"X-Container-Meta-Temp-URL-Key": key}), [key])
-    else:
+    level = {"account": "Account", "container": "Container"}.get(on)
+    if level is None or (on == "container" and not container):
         raise ValueError(f"on={on!r}: expected 'account', or 'container' with a SwiftStore or container=")
+    # An empty value removes a metadata item in Swift.
+    headers = {f"X-{level}-Meta-Temp-URL-Key": keys[0], f"X-{level}-Meta-Temp-URL-Key-2": keys[1] if len(keys) > 1 else ""}
+    if on == "account":
+        _run(conn, "set account TempURL keys", lambda c: c.post_account(headers), keys)
+    else:  # PUT, not POST: it makes the container if needed, idempotently
+        _run(conn, "set container TempURL keys", lambda c: c.put_container(container, headers=headers), keys)
