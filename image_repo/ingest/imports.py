@@ -201,8 +201,11 @@ class ImportService:
         with self._lock:
             if rec["id"] in self._running:
                 return False
-        owner = rec.get("owner")
-        return not owner or owner_gone(owner) or time.time() - rec.get("updated", 0) > STALL
+        holder = rec.get("owner")
+        # Ours but not running here: our own attempt ended without an outcome (the store went
+        # away before the record could say so); nobody else will take it up before STALL.
+        mine = holder == owner()
+        return not holder or mine or owner_gone(holder) or time.time() - rec.get("updated", 0) > STALL
 
     def _start(self, import_id: str) -> Future[None] | None:
         with self._lock:
