@@ -144,7 +144,7 @@ class Settings:
     max_concurrent_derivations: int = setting(0, "Derivations at once per worker; 0 means threads.")
     max_queued_derivations: int = setting(16, "Derivations waiting per worker before 503.")
     browse_deep_zoom: bool = setting(True, "Whether the browse page (/) shows an image in the deep-zoom viewer over IIIF (needs OpenSeadragon, installed by npm ci); false shows a plain image.")
-    max_store_threads: int = setting(0, "Request threads per worker that may wait on a remote store (Swift, S3) at once; past that a request that needs the store is answered 503 with Retry-After (a cache hit: from what the worker last knew of the original), so a stalled store never takes every thread and cache hits and /healthz keep answering. 0 means threads - 1 (at least 1).")
+    max_store_threads: int = setting(0, "Request threads per worker that may be inside calls to a remote store (Swift, S3) at once; the others wait while it answers, and once it has answered none for 2 s they are answered 503 with Retry-After (a cache hit: from what the worker last knew of the original), so a stalled store never takes every thread and cache hits and /healthz keep answering. 0 means threads - 1 (at least 1).")
     swift: SwiftSettings = section(SwiftSettings, "OpenStack Swift connection (for swift:// stores).")
     s3: S3Settings = section(S3Settings, "S3 connection (for s3:// stores).")
     references: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata={"internal": True})

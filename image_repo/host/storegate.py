@@ -3,33 +3,38 @@
 A stalled store holds each thread that asks it something for up to the store's timeout (times
 its retries). Without a bound, a few seconds of stall take every thread of a worker, and
 then cache hits and ``/healthz``, which need no store at all, queue behind them. With it, at
-most ``limit`` threads wait on the stores; a thread that finds no free slot within
-``WAIT`` seconds is answered 503 with ``Retry-After`` (``StoreBusy``), or, for a cache hit,
-served from what the worker last knew of the original (Originals.find takes it as any other
-unavailable store). So at least ``threads - limit`` threads always answer what needs no store.
+most ``limit`` threads are inside store calls; the others wait for a slot while the store
+makes progress (a slow but working store: its calls end and free their slots), and give up
+as soon as it has made none for ``STALLED`` seconds: they are answered 503 with Retry-After
+(``StoreBusy``), or, for a cache hit, from what the worker last knew of the original
+(Originals.find takes it as any other unavailable store). So ``threads - limit`` threads are
+always free for what needs no store.
 
-Background threads (writes behind an answer, imports) have bounds of their own and are not
-counted: they must not take the slots of request threads (``exempt_thread``).
+Background threads (writes behind an answer, imports, checks of originals) have bounds of
+their own and are not counted: they must not take the slots of request threads (``exempt_thread``).
 """
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from ..errors import StorageUnavailable
 
-WAIT = 0.25
-"""Seconds a request thread waits for a slot: long enough for a healthy store's calls to end
-(milliseconds), short enough that a stalled store costs requests little more than a 503."""
+STALLED = 2.0
+"""Seconds with every slot held and no store call ending (nor a slot taken) after which the store
+is taken as stalled. A working store, however loaded, ends calls faster than that; a single call
+that takes longer (a very large upload) holds one slot, not all of them."""
+_POLL = 0.05
 
 _background = threading.local()
 
 
 class StoreBusy(StorageUnavailable):
-    """Every slot is held by a thread waiting on a store: it is slow or stalled; come back shortly."""
+    """Every slot is held by a thread waiting on a store that has stopped answering; come back shortly."""
 
-    default_message = "the storage is not answering in time; retry shortly"
+    default_message = "the storage is not answering; retry shortly"
     retry_after = 2
 
 
@@ -39,14 +44,15 @@ def exempt_thread() -> None:
 
 
 class StoreGate:
-    """At most ``limit`` request threads inside store calls at once; the rest get ``StoreBusy``."""
+    """At most ``limit`` request threads inside store calls at once; waiters give up when the store stalls."""
 
-    def __init__(self, limit: int, wait: float = WAIT) -> None:
+    def __init__(self, limit: int, stalled: float = STALLED) -> None:
         self.limit = max(1, limit)
-        self.wait = wait
+        self.stalled = stalled
         self._slots = threading.BoundedSemaphore(self.limit)
         self._lock = threading.Lock()
         self._held = threading.local()  # a call inside a call (a client made on first use) takes no second slot
+        self._progress = time.monotonic()  # when a slot was last taken or given back
         self.refused = 0
         self.in_use = 0
 
@@ -56,21 +62,28 @@ class StoreGate:
         if getattr(_background, "exempt", False) or getattr(self._held, "depth", 0):
             yield
             return
-        if not self._slots.acquire(timeout=self.wait):
-            with self._lock:
-                self.refused += 1
-            raise StoreBusy(f"{what}: {self.limit} requests of this worker are already waiting on the storage; "
-                            "retry shortly")
+        self._acquire(what)
         self._held.depth = 1
-        with self._lock:
-            self.in_use += 1
         try:
             yield
         finally:
             self._held.depth = 0
             with self._lock:
                 self.in_use -= 1
+                self._progress = time.monotonic()
             self._slots.release()
+
+    def _acquire(self, what: str) -> None:
+        while not self._slots.acquire(timeout=_POLL):
+            with self._lock:
+                if time.monotonic() - self._progress < self.stalled:
+                    continue  # the store is working: its calls end and free slots
+                self.refused += 1
+            raise StoreBusy(f"{what}: {self.limit} requests of this worker wait on the storage, which has "
+                            f"answered none of them for {self.stalled:g} s; retry shortly")
+        with self._lock:
+            self.in_use += 1
+            self._progress = time.monotonic()
 
     def stats(self) -> dict[str, int]:
         """The limit, slots held now, and requests refused so far (for /metrics)."""

@@ -226,23 +226,19 @@ class Originals:
             info = stat_first(keys())
             if info is not None:
                 return Original(tried[info.key], info)
-        refs = [
-            ref
-            for info in self.store.list(name + ".")
-            if (ref := names.parse_original_key(info.key)) is not None and ref.name == name
-        ]
-        if not refs:
-            legacy = names.legacy_original_key(name, "x").rsplit(".", 1)[0]
-            refs = [
-                ref
-                for info in self.store.list(legacy)
-                if (ref := names.parse_original_key(info.key)) is not None and ref.name == name
-            ]
-        refs.sort(key=_preference)
-        for ref in refs:
-            info = self.store.stat(ref.key)
-            if info is not None:
-                return Original(ref, info)
+        for _ in range(3):
+            refs = [ref for ref, _ in self.stored_forms(name, legacy=False)]
+            if not refs:
+                refs = [ref for ref, _ in self.stored_forms(name, current=False)]  # the 2016 layout, if nothing newer
+            refs.sort(key=_preference)
+            for ref in refs:
+                info = self.store.stat(ref.key)
+                if info is not None:
+                    return Original(ref, info)
+            if not refs:
+                return None
+            # Every form listed was gone when asked for: a write of another format replaced it
+            # meanwhile (keep_newest). The new form is listed by now: look again.
         return None
 
     def remember(self, name: str, original: Original, when: float) -> None:
@@ -291,9 +287,10 @@ class Originals:
         """Every stored form of ``name``'s original (current and 2016 layout)."""
         return [ref for ref, _ in self.stored_forms(name)]
 
-    def stored_forms(self, name: str, *, legacy: bool = True) -> list[tuple[names.OriginalRef, ObjectInfo]]:
-        """Every stored form of ``name``'s original (``legacy``: the 2016 layout's too), as listed."""
-        prefixes = [name + "."]
+    def stored_forms(self, name: str, *, current: bool = True,
+                     legacy: bool = True) -> list[tuple[names.OriginalRef, ObjectInfo]]:
+        """The stored forms of ``name``'s original, as listed: in the ``current`` layout, the 2016 one's (``legacy``)."""
+        prefixes = [name + "."] if current else []
         if legacy:
             prefixes.append(names.legacy_original_key(name, "x").rsplit(".", 1)[0])
         found: dict[str, tuple[names.OriginalRef, ObjectInfo]] = {}
@@ -317,13 +314,25 @@ class Originals:
         forms = self.stored_forms(name, legacy=False)  # we never write the 2016 layout
         if len(forms) < 2:
             return
-        newest = max(forms, key=lambda form: (form[1].modified or 0.0, form[0].key))
-        for ref, _ in forms:
-            if ref.key != newest[0].key:
-                try:
-                    self.store.delete(ref.key)
-                except NotFound:
-                    pass
+        newest = max(forms, key=_recency)
+        for ref, listed in forms:
+            if ref.key == newest[0].key:
+                continue
+            # Asked again just before: a form rewritten since the listing may now be the newest.
+            # (No store offers a delete conditional on the version, so a rewrite landing between
+            # this look and the delete can still be lost: the window is one round trip.)
+            now = self.store.stat(ref.key)
+            if now is None or _recency((ref, now)) > _recency(newest):
+                continue
+            try:
+                self.store.delete(ref.key)
+            except NotFound:
+                pass
+
+
+def _recency(form: tuple[names.OriginalRef, ObjectInfo]) -> tuple[float, str]:
+    """Which of two stored forms was written last (ties to the key that sorts last, for every writer alike)."""
+    return form[1].modified or 0.0, form[0].key
 
 
 def _preference(ref: names.OriginalRef) -> tuple[bool, int, bool, str]:
