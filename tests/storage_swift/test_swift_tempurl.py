@@ -110,3 +110,46 @@ def test_no_url_key_is_a_config_error(swift_settings, swift_container):
     swift_settings.url_key = None
     with pytest.raises(ConfigError, match="url_key"):
         SwiftStore.from_url(f"swift://{swift_container}", swift_settings).temp_url("x.jpg")
+
+
+def test_rotating_the_key_keeps_handed_out_urls_working(swift_server: SwiftServer, swift_settings, swift_container,
+                                                         http, tmp_path):
+    """url_key [new, old]: Swift holds both (Temp-URL-Key, Temp-URL-Key-2), new URLs are signed with
+    the first; URLs made with the old key work until it is dropped from the list."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    def store_with(keys: list[str]) -> SwiftStore:
+        swift_settings.url_key = keys
+        return SwiftStore.from_url(f"swift://{swift_container}", swift_settings)
+
+    before = store_with(["old-key"])
+    set_temp_url_key(before, swift_settings.url_keys(), on="container")
+    before.put("rot.jpg", b"rotated")
+    handed_out, _ = before.temp_url("rot.jpg", seconds=600)
+    assert http.get(handed_out).content == b"rotated"
+
+    # The rotation, by the command the README gives, from a YAML url_key list.
+    config = tmp_path / "c.yml"
+    config.write_text(yaml.safe_dump({"store": f"swift://{swift_container}", "url_key": ["new-key", "old-key"],
+                                      "swift": {"auth_url": swift_server.auth_url, "auth_version": "1",
+                                                "user": swift_server.user, "key": swift_server.key}}))
+    done = subprocess.run([sys.executable, "-m", "image_repo", "-y", str(config), "swift", "set-temp-url-key", "--on",
+                           "container"], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0 and "TempURL keys set on the container" in done.stdout, done.stderr
+    head = swift_server.connection().head_container(swift_container)
+    assert (head["x-container-meta-temp-url-key"], head["x-container-meta-temp-url-key-2"]) == ("new-key", "old-key")
+    rotating = store_with(["new-key", "old-key"])
+    fresh, _ = rotating.temp_url("rot.jpg", seconds=600)
+    assert http.get(handed_out).content == b"rotated", "an old URL must work while its key is listed"
+    assert http.get(fresh).content == b"rotated"
+    assert parse_qs(urlsplit(fresh).query)["temp_url_sig"] != parse_qs(urlsplit(handed_out).query)["temp_url_sig"]
+
+    set_temp_url_key(store_with(["new-key"]), swift_settings.url_keys(), on="container")
+    assert "x-container-meta-temp-url-key-2" not in swift_server.connection().head_container(swift_container)
+    assert http.get(handed_out).status_code == 401
+    assert http.get(fresh).content == b"rotated"
+    with pytest.raises(ConfigError, match="two TempURL keys"):
+        set_temp_url_key(rotating, ["a", "b", "c"], on="container")
