@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from image_repo.config.settings import Settings
-from image_repo.errors import StorageUnavailable
+from image_repo.errors import NotFound, StorageUnavailable
 from image_repo.imaging.spec import DerivationSpec
 from image_repo.storage.memory import MemoryStore
 from image_repo.web.app import create_app
@@ -78,3 +78,25 @@ def test_derivation_counter(setup):
     assert not svc.render(original, spec).cached
     assert svc.render(original, spec).cached
     assert svc.counters()["derivations"] == 1
+
+
+def test_an_original_replaced_between_stat_and_get_is_never_derived_under_the_old_version(setup):
+    """Another server replaces p after this worker looked it up: the bytes read are the new ones,
+    so deriving them under the old version's key would serve them for the old ETag. A 503 to
+    retry instead, and nothing cached; the retry derives the new original under its own key."""
+    from image_repo import names
+
+    client, store, app = setup
+    client.put("/images/p", data=make_jpeg(200, 100))
+    svc = app.extensions["image_repo"]
+    stale = svc.get_original("p")
+    new = make_jpeg(300, 100)  # another size: the check once compared hashes only of same-size bytes
+    store.put("p.jpg", new, "image/jpeg", {"sha256": __import__("hashlib").sha256(new).hexdigest()})  # not via svc
+    spec = DerivationSpec(width=50)
+    with pytest.raises(StorageUnavailable, match="changed while it was read"):
+        svc.render(stale, spec)
+    with pytest.raises(NotFound):
+        svc.cache.get(names.derived_key("p", stale.version, spec))
+    fresh = svc.get_original("p")
+    assert fresh.version != stale.version
+    assert svc.render(fresh, spec).data
