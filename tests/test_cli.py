@@ -15,6 +15,7 @@ from image_repo.config.dump import dump_yaml
 from image_repo.config.settings import Settings, iter_settings, load_settings
 from image_repo.web.server import ImageRepoApplication, gunicorn_options
 from tests.fixtures.server import free_port
+from tests.fixtures.waiting import HANG
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -127,11 +128,11 @@ def test_bare_command_serves_and_never_logs_secrets(tmp_path):
         proc = subprocess.Popen([sys.executable, "-m", "image_repo", "-y", str(tmp_path / "c.yml"), "-V", "-Y"],
                                 stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp_path, start_new_session=True)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + HANG  # a guard against a server that never answers, not a deadline
         while True:
             assert proc.poll() is None, log.read_text()
             try:
-                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200:
                     break
             except requests.RequestException:
                 pass
@@ -140,7 +141,7 @@ def test_bare_command_serves_and_never_logs_secrets(tmp_path):
         requests.get(f"http://127.0.0.1:{port}/images", headers={"Authorization": "Bearer wrong"}, timeout=5)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=15)
+        proc.wait(timeout=HANG)
     text = log.read_text()
     assert "GET /healthz" in text and "Booting worker" in text
     assert "SEKRIT" not in text

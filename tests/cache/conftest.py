@@ -10,6 +10,7 @@ import pytest
 from image_repo.errors import StorageUnavailable
 from image_repo.storage.base import ObjectInfo, ObjectStore
 from image_repo.storage.memory import MemoryStore
+from tests.fixtures.waiting import HANG
 
 
 class Faulty:
@@ -21,6 +22,9 @@ class Faulty:
         self.failing = set(failing or ())
         self.error = error or StorageUnavailable("injected fault")
         self.gate: threading.Event | None = None  # when set, put waits for it (a slow store)
+        self.waiting = 0
+        self._count_lock = threading.Lock()
+        """Puts waiting at the gate now (so a test sees a put is blocked, rather than hoping it is)."""
         self.calls: list[str] = []
 
     def _check(self, op: str) -> None:
@@ -39,7 +43,13 @@ class Faulty:
     def put(self, key: str, data: bytes, content_type: str | None = None,
             metadata: Mapping[str, str] | None = None) -> ObjectInfo:
         if self.gate is not None:
-            self.gate.wait(10)
+            with self._count_lock:
+                self.waiting += 1
+            try:
+                assert self.gate.wait(HANG), "the gate was never opened"
+            finally:
+                with self._count_lock:
+                    self.waiting -= 1
         self._check("put")
         return self.inner.put(key, data, content_type, metadata)
 

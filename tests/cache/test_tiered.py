@@ -11,6 +11,7 @@ from image_repo.cache.tiered import TieredStore, build_cache
 from image_repo.config.settings import Settings
 from image_repo.errors import NotFound, StorageUnavailable
 from image_repo.storage.memory import MemoryStore
+from tests.fixtures.waiting import HANG, wait_for
 
 
 @pytest.fixture
@@ -153,7 +154,7 @@ def test_put_behind_returns_before_the_bottom_write(faulty):
     assert top.get("k") == b"v"  # served from the cache at once
     assert bottom.inner.stat("k") is None
     bottom.gate.set()
-    assert tiered.flush(5)
+    assert tiered.flush(HANG)
     assert bottom.inner.stat("k").sha256 == info.sha256  # type: ignore[union-attr]
     tiered.close()
 
@@ -173,11 +174,14 @@ def test_put_behind_is_synchronous_when_the_queue_is_full(faulty):
 
     t = threading.Thread(target=third)
     t.start()
-    assert not done.wait(0.2)  # blocked writing synchronously behind the slow store
+    # The pool's one writer waits at the gate with "a"; "b" is queued; "c" is written by the caller
+    # itself, and waits there too: two at the gate, and the third call has not returned.
+    wait_for(lambda: bottom.waiting == 2, "the third put blocked behind the slow store")
+    assert not done.is_set()
     bottom.gate.set()
-    t.join(5)
+    t.join(HANG)
     assert done.is_set()
-    assert tiered.flush(5)
+    assert tiered.flush(HANG)
     assert [i.key for i in bottom.inner.list()] == ["a", "b", "c"]
     tiered.close()
 
@@ -186,7 +190,7 @@ def test_put_behind_failure_is_logged_not_raised(faulty, caplog):
     bottom = faulty({"put"})
     tiered = TieredStore([MemoryStore(), bottom])
     tiered.put_behind("k", b"v")
-    assert tiered.flush(5)
+    assert tiered.flush(HANG)
     assert tiered.get("k") == b"v"  # still cached above
     assert tiered.stats()["levels"][-1]["errors"] == 1
 

@@ -11,6 +11,7 @@ from image_repo.host.limiter import Limiter
 from image_repo.storage.memory import MemoryStore
 from image_repo.web.app import create_app
 from tests.fixtures.images import make_jpeg
+from tests.fixtures.waiting import HANG, wait_for
 
 
 class Gate(MemoryStore):
@@ -24,7 +25,7 @@ class Gate(MemoryStore):
 
     def _wait(self) -> None:
         self.entered.set()
-        self.open.wait(10)
+        assert self.open.wait(HANG)
 
     def get(self, key):  # type: ignore[override]
         self._wait()
@@ -42,23 +43,22 @@ def test_limiter_bounds_running_and_waiting():
     def hold() -> None:
         with limiter.slot():
             inside.set()
-            release.wait(5)
+            release.wait(HANG)
 
     first = threading.Thread(target=hold)
     first.start()
-    inside.wait(5)
+    assert inside.wait(HANG)
     waiter = threading.Thread(target=lambda: limiter.slot().__enter__())
     waiter.start()
-    for _ in range(100):
-        if limiter._waiting == 1:
-            break
-        threading.Event().wait(0.01)
+    # Until the waiter is counted, a third caller would wait too (a polled second used to run out
+    # on a busy machine, and the test then blocked and failed): wait for the state, not for time.
+    wait_for(lambda: limiter._waiting == 1, "the second caller waits")  # noqa: SLF001
     with pytest.raises(Overloaded) as info, limiter.slot():
         pass
     assert info.value.status == 503 and info.value.headers["Retry-After"]
     release.set()
-    first.join(5)
-    waiter.join(5)
+    first.join(HANG)
+    waiter.join(HANG)
 
 
 def test_overloaded_derivations_are_503_with_retry_after(tmp_path):
@@ -74,9 +74,9 @@ def test_overloaded_derivations_are_503_with_retry_after(tmp_path):
     store.entered.clear()
     holder = threading.Thread(target=lambda: app.test_client().get("/images/p?xsize=10"))
     holder.start()
-    assert store.entered.wait(5)
+    assert store.entered.wait(HANG)
     r = client.get("/images/p?xsize=11")
     store.open.set()
-    holder.join(10)
+    holder.join(HANG)
     assert r.status_code == 503 and int(r.headers["Retry-After"]) > 0 and r.get_json()["message"]
     assert client.get("/images/p?xsize=11").status_code == 200  # and it recovers by itself

@@ -8,11 +8,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import requests
 from PIL import Image
+
+from tests.fixtures.waiting import wait_for
 
 
 def make_tree(root: Path, count: int, *, depth: int = 2, seed: int = 0) -> dict[str, str]:
@@ -65,17 +66,18 @@ def job_records(state: Path) -> list[dict]:
     return out
 
 
+def done_count(state: Path) -> int:
+    """Files the job file of ``state`` records as done."""
+    jobs = list((state / "image_repo" / "jobs").glob("*.jsonl"))
+    return jobs[0].read_text().count('"t":"done"') if jobs else 0
+
+
 def run_and_kill(args: list[str], state: Path, kill_after: list[int]) -> None:
     """Run the CLI, SIGKILL it once its job file has recorded ``n`` files done, for each ``n`` in turn."""
     for n in kill_after:
         run = subprocess.Popen([sys.executable, "-m", "image_repo", *args], env=cli_env(state),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and run.poll() is None:
-            jobs = list((state / "image_repo" / "jobs").glob("*.jsonl"))
-            if jobs and jobs[0].read_text().count('"t":"done"') >= n:
-                break
-            time.sleep(0.01)
+        wait_for(lambda: run.poll() is not None or done_count(state) >= n, f"{n} files done")  # noqa: B023
         run.send_signal(signal.SIGKILL)
         run.wait()
 

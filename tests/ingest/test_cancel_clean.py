@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -11,8 +13,17 @@ import requests
 import yaml
 
 from tests.fixtures.server import running_server
+from tests.fixtures.waiting import HANG, wait_for
 
 from .helpers import cli, cli_env, job_records, make_tree
+
+
+def sigterm_pending(pid: int) -> bool:
+    """Whether SIGTERM waits, undelivered, for the (stopped) process ``pid``."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(("ShdPnd:", "SigPnd:")) and int(line.split()[1], 16) & (1 << (signal.SIGTERM - 1)):
+            return True
+    return False
 
 
 def staging_files(data: Path) -> list[Path]:
@@ -26,15 +37,24 @@ def test_cancel_stops_the_running_job_and_leaves_no_staging(tmp_path):
     with running_server(config, tmp_path / "server") as server:
         args = [sys.executable, "-m", "image_repo", "ingest", str(tmp_path / "tree"), "--server", server.url, "-p", "2"]
         run = subprocess.Popen(args, env=cli_env(state), stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+
+        def twenty_done() -> list[Path]:
             jobs = list((state / "image_repo" / "jobs").glob("*.jsonl"))
-            if jobs and jobs[0].read_text().count('"t":"done"') >= 20:
-                break
-            time.sleep(0.01)
-        done = cli("ingest", "--cancel", jobs[0].stem, "--server", server.url, state=state)
-        assert done.returncode == 0 and f"job {jobs[0].stem} cancelled" in done.stdout, done.stderr
-        assert run.wait(timeout=30) == 1
+            return jobs if jobs and jobs[0].read_text().count('"t":"done"') >= 20 else []
+
+        jobs = wait_for(twenty_done, "20 files stored")
+        # The run stands still while the cancel command starts (a second or more on a busy machine,
+        # time enough for the run to store all 300 and end before it is cancelled), and goes on
+        # only once the cancel has asked it to stop.
+        os.kill(run.pid, signal.SIGSTOP)
+        cancel = subprocess.Popen([sys.executable, "-m", "image_repo", "ingest", "--cancel", jobs[0].stem, "--server",
+                                   server.url], env=cli_env(state), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True)
+        wait_for(lambda: sigterm_pending(run.pid), "the cancel asked the run to stop")
+        os.kill(run.pid, signal.SIGCONT)
+        out, err = cancel.communicate(timeout=HANG)
+        assert cancel.returncode == 0 and f"job {jobs[0].stem} cancelled" in out, err
+        assert run.wait(timeout=HANG) == 1
         assert "stopped before the end" in run.stderr.read()
         records = job_records(state)
         assert records[-1]["t"] == "cancel"

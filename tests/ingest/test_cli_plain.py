@@ -7,14 +7,14 @@ import re
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 from tests.fixtures.images import make_jpeg
 from tests.fixtures.server import Server
+from tests.fixtures.waiting import wait_for
 
-from .helpers import assert_all_stored, cli, cli_env, job_records, make_tree, stored_original
+from .helpers import assert_all_stored, cli, cli_env, done_count, job_records, make_tree, stored_original
 
 
 def successful_posts(server: Server) -> collections.Counter[str]:
@@ -66,12 +66,8 @@ def test_killed_ingest_resumes_and_stores_every_file_once(file_server, tmp_path)
             "-p", "4", "--plain"]
     for kill_after in (60, 180):
         run = subprocess.Popen(args, env=cli_env(state), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and run.poll() is None:
-            jobs = list((state / "image_repo" / "jobs").glob("*.jsonl"))
-            if jobs and jobs[0].read_text().count('"t":"done"') >= kill_after:
-                break
-            time.sleep(0.01)
+        wait_for(lambda: run.poll() is not None or done_count(state) >= kill_after,  # noqa: B023
+                 f"{kill_after} files done")
         run.send_signal(signal.SIGKILL)
         run.wait()
     done_before = {r["path"] for r in job_records(state) if r["t"] == "done"}
