@@ -238,6 +238,7 @@ class ImageService:
         have = self.intermediates.get(original)
         if have is not None and have.fits(resample_target(have.shown, have.turn, spec)):
             self._count("from_intermediate")
+            testpoints.reach("derive")
             return derive(have.data, spec, stand_in=have, max_pixels=max_pixels, max_output_pixels=max_output_pixels,
                           resample=self.settings.resample_filter)
         source = self.read_original(original)
