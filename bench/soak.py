@@ -177,8 +177,8 @@ def main() -> int:
     try:
         base = f"http://127.0.0.1:{server.port}"
         load = soak_load.Load(base, root, mix=soak_load.parse_mix(args.mix), plugins=args.plugin)
-        print(f"soak: seeding; actions {load.describe()}", flush=True)
         load.seed()
+        print(f"soak: seeded; for {args.minutes:g} min, actions (weights) {load.describe()}", flush=True)
         sampler = Sampler(server, args.minutes)
         meter = procs.CpuMeter(server.pid)
         started = time.monotonic()

@@ -38,6 +38,13 @@ def swift_via(proxy: FaultProxy, server: SwiftServer, originals: str, cache: str
     return config
 
 
+@pytest.fixture
+def u() -> str:
+    """A prefix of this test's own for the names it writes: a module's server outlives its tests
+    (and a test run again, as by --count, must find none of its names taken)."""
+    return "t" + uuid.uuid4().hex[:8]
+
+
 def new_containers(swift: SwiftServer) -> tuple[str, str]:
     suffix = uuid.uuid4().hex[:10]
     conn = swift.connection()

@@ -47,12 +47,12 @@ def world(private_swift: PrivateSwift, tmp_path_factory) -> Iterator[tuple[Serve
 
 
 @pytest.fixture
-def stored(world, tally: Tally, private_swift: PrivateSwift) -> Iterator[dict[str, bytes]]:
+def stored(world, tally: Tally, private_swift: PrivateSwift, u: str) -> Iterator[dict[str, bytes]]:
     """A few originals written before the kill; after the test every one must be there, intact."""
     server, proxy = world
     proxy.clear()
     before = proxy.faults
-    keep = {f"keep/{i}": noisy_jpeg(120 + i, 90, seed=10 + i) for i in range(3)}
+    keep = {f"{u}/keep/{i}": noisy_jpeg(120 + i, 90, seed=10 + i) for i in range(3)}
     for name, data in keep.items():
         assert tally.put(f"{server.url}/images/{name}", data=data).status_code in (200, 201)
     yield keep
@@ -84,47 +84,47 @@ def kill_mid_write(private_swift: PrivateSwift, proxy: FaultProxy, tally: Tally,
     return answer[0]
 
 
-def test_swift_killed_during_a_large_post(world, stored, tally, private_swift):
+def test_swift_killed_during_a_large_post(world, stored, tally, private_swift, u):
     server, proxy = world
     swift = private_swift.server
-    match = f"PUT /v1/{swift.account}/{ORIGINALS}/big/large.jpg".encode()
+    match = f"PUT /v1/{swift.account}/{ORIGINALS}/{u}/big/large.jpg".encode()
     answer = kill_mid_write(private_swift, proxy, tally, match, after=len(LARGE) // 2,
-                            request=lambda: tally.post(f"{server.url}/images/big/", files={"file": ("large.jpg", LARGE)}))
+                            request=lambda: tally.post(f"{server.url}/images/{u}/big/", files={"file": ("large.jpg", LARGE)}))
     assert_503_retry_after(answer)
-    assert "big/large.jpg" not in swift_objects(swift, ORIGINALS, "big/"), "a partial object is listed"
-    assert tally.get(f"{server.url}/images?regex=big/.*").json() == []
-    again = tally.post(f"{server.url}/images/big/", files={"file": ("large.jpg", LARGE)})
-    assert again.status_code == 200 and again.json() == "big/large"
-    assert tally.check(swift_bytes(swift, ORIGINALS, "big/large.jpg") == LARGE)
+    assert f"{u}/big/large.jpg" not in swift_objects(swift, ORIGINALS, f"{u}/big/"), "a partial object is listed"
+    assert tally.get(f"{server.url}/images?regex={u}/big/.*").json() == []
+    again = tally.post(f"{server.url}/images/{u}/big/", files={"file": ("large.jpg", LARGE)})
+    assert again.status_code == 200 and again.json() == f"{u}/big/large"
+    assert tally.check(swift_bytes(swift, ORIGINALS, f"{u}/big/large.jpg") == LARGE)
 
 
-def test_swift_killed_during_a_put_replace_keeps_the_old_original(world, stored, tally, private_swift):
+def test_swift_killed_during_a_put_replace_keeps_the_old_original(world, stored, tally, private_swift, u):
     server, proxy = world
     swift = private_swift.server
     base = f"{server.url}/images"
-    assert tally.put(f"{base}/r", data=V1).status_code == 201
-    old = tally.get(f"{base}/r?xsize=100")
+    assert tally.put(f"{base}/{u}/r", data=V1).status_code == 201
+    old = tally.get(f"{base}/{u}/r?xsize=100")
     assert old.status_code == 200
-    match = f"PUT /v1/{swift.account}/{ORIGINALS}/r.jpg".encode()
+    match = f"PUT /v1/{swift.account}/{ORIGINALS}/{u}/r.jpg".encode()
     answer = kill_mid_write(private_swift, proxy, tally, match, after=len(V2) // 2,
-                            request=lambda: tally.put(f"{base}/r", data=V2))
+                            request=lambda: tally.put(f"{base}/{u}/r", data=V2))
     assert_503_retry_after(answer)
-    assert tally.check(swift_bytes(swift, ORIGINALS, "r.jpg") == V1), "the old original must stay whole"
-    assert tally.get(f"{base}/r?original=true").content == V1
-    assert list(swift_objects(swift, ORIGINALS, "r.")) == ["r.jpg"]
-    again = tally.put(f"{base}/r", data=V2)
+    assert tally.check(swift_bytes(swift, ORIGINALS, f"{u}/r.jpg") == V1), "the old original must stay whole"
+    assert tally.get(f"{base}/{u}/r?original=true").content == V1
+    assert list(swift_objects(swift, ORIGINALS, f"{u}/r.")) == [f"{u}/r.jpg"]
+    again = tally.put(f"{base}/{u}/r", data=V2)
     assert again.status_code == 200 and again.headers["X-Checksum-Sha256"] == sha(V2)
-    assert tally.check(tally.get(f"{base}/r?original=true").content == V2)
-    assert tally.get(f"{base}/r?xsize=100").headers["ETag"] != old.headers["ETag"]
+    assert tally.check(tally.get(f"{base}/{u}/r?original=true").content == V2)
+    assert tally.get(f"{base}/{u}/r?xsize=100").headers["ETag"] != old.headers["ETag"]
 
 
 @pytest.mark.parametrize("lost", ["request", "answer"])
-def test_swift_killed_during_an_imports_server_side_copy(world, stored, tally, private_swift, lost):
+def test_swift_killed_during_an_imports_server_side_copy(world, stored, tally, private_swift, lost, u):
     """Killed as the COPY reaches Swift (``request``: never done) or as its answer leaves (``answer``:
     done, but the server never hears it). Either way the import finishes on the next try, once."""
     server, proxy = world
     swift = private_swift.server
-    name = f"imp/{lost}"
+    name = f"{u}/imp/{lost}"
     rec = tally.post(f"{server.url}/imports", json={"name": name, "sha256": sha(V1), "size": len(V1)}).json()
     # With its content type and checksum on the staging object, the import is placed by a COPY in Swift.
     put = requests.put(rec["upload_url"], data=V1, headers={"Content-Type": "image/jpeg", **rec["upload_headers"]},

@@ -63,18 +63,18 @@ def no_faults_left(proxy: FaultProxy, tally: Tally) -> Iterator[None]:
     tally.faults += proxy.faults - before
 
 
-def test_a_stalled_swift_is_503_with_retry_after_and_recovers_without_a_restart(world, proxy, tally):
+def test_a_stalled_swift_is_503_with_retry_after_and_recovers_without_a_restart(world, proxy, tally, u):
     server, _ = world
     base = f"{server.url}/images"
-    assert tally.put(f"{base}/stall/p", data=BIG).status_code == 201
+    assert tally.put(f"{base}/{u}/stall/p", data=BIG).status_code == 201
     workers = worker_pids(server)
 
     proxy.latency = 0.05  # slow, within the timeout: slower answers, not errors
-    assert tally.get(f"{base}/stall/p?xsize=64").status_code == 200
+    assert tally.get(f"{base}/{u}/stall/p?xsize=64").status_code == 200
     proxy.clear()
 
     proxy.stall()
-    asks = [("GET", f"{base}/stall/new?xsize=64"), ("PUT", f"{base}/stall/q"), ("GET", f"{server.url}/readyz")]
+    asks = [("GET", f"{base}/{u}/stall/new?xsize=64"), ("PUT", f"{base}/{u}/stall/q"), ("GET", f"{server.url}/readyz")]
     with ThreadPoolExecutor(3) as pool:  # at once: three slots of the gate, one timeout's wait
         answers = list(pool.map(lambda ask: tally.request(*ask, data=OTHER if ask[0] == "PUT" else None), asks))
     for answer in answers:
@@ -84,80 +84,80 @@ def test_a_stalled_swift_is_503_with_retry_after_and_recovers_without_a_restart(
 
     # At once, by the same workers: no restart, no waiting for anything to heal.
     assert tally.get(f"{server.url}/readyz").status_code == 200
-    assert tally.put(f"{base}/stall/q", data=OTHER).status_code == 201
-    assert tally.get(f"{base}?regex=stall/.*").json() == ["stall/p", "stall/q"]
-    assert tally.get(f"{base}/stall/p?xsize=65").status_code == 200
+    assert tally.put(f"{base}/{u}/stall/q", data=OTHER).status_code == 201
+    assert tally.get(f"{base}?regex={u}/stall/.*").json() == [f"{u}/stall/p", f"{u}/stall/q"]
+    assert tally.get(f"{base}/{u}/stall/p?xsize=65").status_code == 200
     assert worker_pids(server) == workers
     no_tracebacks(server)
 
 
-def test_a_body_cut_mid_way_is_never_served_as_whole(world, proxy, tally, swift_server):
+def test_a_body_cut_mid_way_is_never_served_as_whole(world, proxy, tally, swift_server, u):
     server, originals = world
     base = f"{server.url}/images"
-    assert tally.put(f"{base}/cut/big", data=BIG).status_code == 201
-    object_get = f"GET /v1/{swift_server.account}/{originals}/cut/big.jpg".encode()
+    assert tally.put(f"{base}/{u}/cut/big", data=BIG).status_code == 201
+    object_get = f"GET /v1/{swift_server.account}/{originals}/{u}/cut/big.jpg".encode()
     for action in ("reset", "close"):  # a RST, and a clean FIN that reads like the end of the body
         rule = proxy.fault(action, match=object_get, direction=DOWN, after=len(BIG) // 2)
-        assert_503_retry_after(tally.get(f"{base}/cut/big?original=true"))
+        assert_503_retry_after(tally.get(f"{base}/{u}/cut/big?original=true"))
         rule.wait_fired()
         rule = proxy.fault(action, match=object_get, direction=DOWN, after=len(BIG) // 2)
-        assert_503_retry_after(tally.get(f"{base}/cut/big?xsize=120"))
+        assert_503_retry_after(tally.get(f"{base}/{u}/cut/big?xsize=120"))
         rule.wait_fired()
     # Nothing was made from half an original: the next answer is derived anew, and right.
-    whole = tally.get(f"{base}/cut/big?xsize=120")
+    whole = tally.get(f"{base}/{u}/cut/big?xsize=120")
     assert whole.status_code == 200 and whole.headers["X-Image-Repo-Cache"] == "miss"
     derived = open_bytes(whole.content)
     assert derived.size == (120, 85)
     assert_scene(derived)
-    assert tally.check(tally.get(f"{base}/cut/big?original=true").content == BIG)
+    assert tally.check(tally.get(f"{base}/{u}/cut/big?original=true").content == BIG)
     no_tracebacks(server)
 
 
-def test_an_upload_cut_by_a_reset_leaves_nothing_partial_or_listed(world, proxy, tally, swift_server):
+def test_an_upload_cut_by_a_reset_leaves_nothing_partial_or_listed(world, proxy, tally, swift_server, u):
     server, originals = world
     base = f"{server.url}/images"
-    put_of = f"PUT /v1/{swift_server.account}/{originals}/up/".encode()
+    put_of = f"PUT /v1/{swift_server.account}/{originals}/{u}/up/".encode()
 
     rule = proxy.fault("reset", match=put_of + b"new.jpg", direction=UP, after=len(BIG) // 3)
-    assert_503_retry_after(tally.post(f"{base}/up/new.jpg", files={"file": ("new.jpg", BIG)}))
+    assert_503_retry_after(tally.post(f"{base}/{u}/up/new.jpg", files={"file": ("new.jpg", BIG)}))
     rule.wait_fired()
-    assert "up/new.jpg" not in swift_objects(swift_server, originals, "up/")
-    assert tally.get(f"{base}?regex=up/.*").json() == []
-    assert tally.post(f"{base}/up/new.jpg", files={"file": ("new.jpg", BIG)}).status_code == 200  # the retry
-    assert tally.check(swift_bytes(swift_server, originals, "up/new.jpg") == BIG)
+    assert f"{u}/up/new.jpg" not in swift_objects(swift_server, originals, f"{u}/up/")
+    assert tally.get(f"{base}?regex={u}/up/.*").json() == []
+    assert tally.post(f"{base}/{u}/up/new.jpg", files={"file": ("new.jpg", BIG)}).status_code == 200  # the retry
+    assert tally.check(swift_bytes(swift_server, originals, f"{u}/up/new.jpg") == BIG)
 
     # A replace cut the same way: the old original stays, whole.
     rule = proxy.fault("reset", match=put_of + b"new.jpg", direction=UP, after=len(OTHER) // 3)
-    assert_503_retry_after(tally.put(f"{base}/up/new", data=OTHER))
+    assert_503_retry_after(tally.put(f"{base}/{u}/up/new", data=OTHER))
     rule.wait_fired()
-    assert tally.check(tally.get(f"{base}/up/new?original=true").content == BIG)
-    assert tally.put(f"{base}/up/new", data=OTHER).status_code == 200
-    assert tally.check(tally.get(f"{base}/up/new?original=true").content == OTHER)
-    assert list(swift_objects(swift_server, originals, "up/")) == ["up/new.jpg"]
+    assert tally.check(tally.get(f"{base}/{u}/up/new?original=true").content == BIG)
+    assert tally.put(f"{base}/{u}/up/new", data=OTHER).status_code == 200
+    assert tally.check(tally.get(f"{base}/{u}/up/new?original=true").content == OTHER)
+    assert list(swift_objects(swift_server, originals, f"{u}/up/")) == [f"{u}/up/new.jpg"]
     no_tracebacks(server)
 
 
-def test_refused_connections_are_503_and_cached_images_still_answer(world, proxy, tally):
+def test_refused_connections_are_503_and_cached_images_still_answer(world, proxy, tally, u):
     server, _ = world
     base = f"{server.url}/images"
     for name in ("p", "q"):
-        assert tally.put(f"{base}/refuse/{name}", data=BIG).status_code == 201
-    warm = tally.get(f"{base}/refuse/p?xsize=80")
+        assert tally.put(f"{base}/{u}/refuse/{name}", data=BIG).status_code == 201
+    warm = tally.get(f"{base}/{u}/refuse/p?xsize=80")
     assert warm.status_code == 200
     workers = worker_pids(server)
 
     proxy.refuse()
     proxy.reset_all()  # the worker's kept-alive connections too: every new one is refused
-    assert_503_retry_after(tally.get(f"{base}/refuse/q?xsize=81"))  # needs Swift: never looked at
+    assert_503_retry_after(tally.get(f"{base}/{u}/refuse/q?xsize=81"))  # needs Swift: never looked at
     assert_503_retry_after(tally.get(f"{server.url}/readyz"))
-    hit = tally.get(f"{base}/refuse/p?xsize=80")
+    hit = tally.get(f"{base}/{u}/refuse/p?xsize=80")
     assert hit.status_code == 200 and hit.content == warm.content
     # p's intermediate is kept (in memory, on disk): another size of it needs no Swift either.
-    assert tally.get(f"{base}/refuse/p?xsize=81").status_code == 200
+    assert tally.get(f"{base}/{u}/refuse/p?xsize=81").status_code == 200
     proxy.clear()
 
     assert tally.get(f"{server.url}/readyz").status_code == 200
-    assert tally.get(f"{base}/refuse/q?xsize=81").status_code == 200
+    assert tally.get(f"{base}/{u}/refuse/q?xsize=81").status_code == 200
     assert worker_pids(server) == workers
     no_tracebacks(server)
 

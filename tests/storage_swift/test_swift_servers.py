@@ -68,7 +68,9 @@ def test_two_servers_share_the_containers(swift_server, swift_container_pair, tm
 
 def test_swift_stopped_mid_run(private_swift, tmp_path):
     swift: SwiftServer = private_swift.server
-    config = server_config(swift, "originals", "cache", tmp_path / "data")
+    # Containers of this test's own: the module's Swift keeps its data between tests (and --count runs).
+    suffix = uuid.uuid4().hex[:8]
+    config = server_config(swift, f"originals-{suffix}", f"cache-{suffix}", tmp_path / "data")
     with running_server(config, tmp_path / "s", workers=1) as s:
         base = f"{s.url}/images"
         for name in ("a", "b"):
