@@ -146,7 +146,7 @@ def report(args: argparse.Namespace, run: soak_load.Run, sampler: Sampler, wall:
     out += ["", f"5xx (and failed connections): {five_xx}  goal 0: {'PASS' if five_xx == 0 else 'FAIL'}"]
     if run.failures:
         out += ["  first failures:"] + [f"    {f}" for f in run.failures[:8]]
-    out += ["", "worker RSS (MiB) at " + ", ".join(f"{m / 60:g} min" for m in sampler.marks)]
+    out += ["", "worker RSS (MiB) at " + ", ".join(f"{m / 60:.3g} min" for m in sampler.marks)]
     growths = []
     for pid in sorted(sampler.pids_seen):
         series = [marks.get(pid) for marks in sampler.at_marks]
