@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.server",
     "tests.fixtures.browser",
     "tests.fixtures.faultproxy",
+    "tests.fixtures.tally",
 ]

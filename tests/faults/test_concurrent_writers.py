@@ -19,10 +19,11 @@ from urllib.parse import urlsplit
 from PIL import Image
 
 from image_repo.imaging.spec import parse_query
-from tests.fixtures.faultproxy import UP, FaultProxy, Tally
+from tests.fixtures.faultproxy import UP, FaultProxy
 from tests.fixtures.images import colour_close, open_bytes
 from tests.fixtures.server import running_server
 from tests.fixtures.swift import SwiftServer
+from tests.fixtures.tally import Tally
 
 from .conftest import new_containers, no_tracebacks, sha, swift_bytes, swift_objects, swift_via
 

@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 import requests
 
-from tests.fixtures.faultproxy import DOWN, UP, FaultProxy, Tally
+from tests.fixtures.faultproxy import DOWN, UP, FaultProxy
 from tests.fixtures.server import Server, running_server
 from tests.fixtures.swift import PrivateSwift
+from tests.fixtures.tally import Tally
 
 from .conftest import assert_503_retry_after, no_tracebacks, noisy_jpeg, sha, swift_bytes, swift_objects, swift_via
 

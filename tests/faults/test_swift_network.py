@@ -14,10 +14,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.fixtures.faultproxy import DOWN, UP, FaultProxy, Tally
+from tests.fixtures.faultproxy import DOWN, UP, FaultProxy
 from tests.fixtures.images import assert_scene, open_bytes
 from tests.fixtures.server import Server, running_server
 from tests.fixtures.swift import SwiftServer
+from tests.fixtures.tally import Tally
 from tests.fixtures.waiting import wait_for
 from tests.s3.fixtures import new_bucket_name, remove_bucket
 

@@ -21,9 +21,9 @@ import requests
 
 from image_repo.cache.disk import DiskCache, _parse
 from image_repo.storage.fileio import is_reserved
-from tests.fixtures.faultproxy import Tally
 from tests.fixtures.images import assert_scene, make_jpeg, open_bytes
 from tests.fixtures.server import Server, running_server
+from tests.fixtures.tally import Tally
 from tests.fixtures.waiting import wait_for
 
 from .conftest import no_tracebacks, worker_pids
