@@ -181,7 +181,7 @@ def _signed_route(label: str, settings: Settings) -> Check:
         cache.put(key, PROBE, "text/plain")
         try:
             expires = int(time.time()) + 60
-            query = urlencode({"temp_url_sig": signing.sign(settings.url_key or "", "GET", SIGNED_PREFIX + key, expires),
+            query = urlencode({"temp_url_sig": signing.sign(settings.signing_key() or "", "GET", SIGNED_PREFIX + key, expires),
                                "temp_url_expires": expires})
             r = app.test_client().get(f"{SIGNED_PREFIX}{quote(key)}?{query}")
         finally:

@@ -177,7 +177,7 @@ def test_a_stall_never_takes_every_thread(swift_server, proxy, tally, tmp_path):
         assert warm.status_code == 200
 
         def metrics() -> dict:
-            return tally.get(f"{server.url}/metrics").json()  # type: ignore[no-any-return]
+            return tally.get(f"{server.url}/metrics", headers={"Accept": "application/json"}).json()  # type: ignore[no-any-return]
 
         # The derivative's copy in the cache store is written behind the answer: let it land first.
         wait_for(lambda: metrics()["cache"]["pending_writes"] == 0, "writes behind the answer done")
@@ -221,7 +221,7 @@ def test_s3_through_the_proxy_stalls_cuts_and_recovers(swift_server, proxy, tall
     bucket = new_bucket_name()
     s3 = {"endpoint_url": f"http://{proxy.address}", "region": swift_server.s3_region, "path_style": True,
           "access_key_id": swift_server.s3_access_key, "secret_access_key": swift_server.s3_secret_key,
-          "retries": 0, "timeout": 4.0}
+          "retries": 0, "connect_timeout": 4.0, "read_timeout": 4.0}
     config = {"data_dir": str(tmp_path / "data"), "store": f"s3://{bucket}/orig", "cache_store": f"s3://{bucket}/cache",
               "url_key": "k", "s3": s3, "log_level": "warning"}
     try:
