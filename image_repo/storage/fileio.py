@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import errno
+import fcntl
 import hashlib
 import json
 import os
@@ -31,6 +32,39 @@ def write_new(dir_fd: int, name: str, data: bytes, fsync: bool) -> os.stat_resul
         return os.fstat(fd)
     finally:
         os.close(fd)
+
+
+def hold_for_writing(root_fd: int) -> None:
+    """A writer's shared lock on the store's root, held until its temp file is in the leaf directory.
+
+    Deleting prunes empty parents, and a writer walks into a directory before it has put anything
+    in it: with no lock the pruner can remove that directory under the writer, which then fails
+    with ENOENT. While any writer holds this, pruning waits for another delete (see try_pruning).
+    A file system without flock (some NFS) leaves the writer unlocked and pruning off."""
+    try:
+        fcntl.flock(root_fd, fcntl.LOCK_SH)
+    except OSError:
+        pass
+
+
+def release(root_fd: int) -> None:
+    """Drop the lock of hold_for_writing once the temp file keeps the directory non-empty."""
+    try:
+        fcntl.flock(root_fd, fcntl.LOCK_UN)
+    except OSError:
+        pass
+
+
+def try_pruning(root_fd: int) -> bool:
+    """The exclusive lock on the root for removing empty directories, at once or not at all.
+
+    Never waits: a delete never queues behind uploads; the empty directories it leaves are
+    removed by a later delete in them (a listing never shows them)."""
+    try:
+        fcntl.flock(root_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
 
 
 def read_small(dir_fd: int, name: str) -> bytes | None:

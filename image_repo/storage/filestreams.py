@@ -22,6 +22,7 @@ from .fileio import (
     key_segments,
     link_new,
     pread_all,
+    release,
     temp_name,
     unlink_quietly,
 )
@@ -91,6 +92,7 @@ class FileStreams:
             d, tmp = fds[-1], temp_name(base)
             try:
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=d)
+                release(fds[0])  # the temp file keeps the directory: deletes may prune while this streams
                 with os.fdopen(fd, "wb") as f:
                     for chunk in chunks:
                         digest.update(chunk)
@@ -122,6 +124,7 @@ class FileStreams:
             try:
                 try:
                     os.rename(path, tmp, dst_dir_fd=d)
+                    release(fds[0])
                 except OSError as e:
                     if e.errno != errno.EXDEV:
                         raise

@@ -5,7 +5,9 @@ written by any other tool is servable as it stands. Beside it, ``<dir>/.<basenam
 holds what the file cannot: content type, SHA-256, custom metadata (sidecars.py says when
 it is trusted).
 
-Temp files are ``<dir>/.<basename>.tmp-<12 hex>``. Names of those two shapes are reserved:
+Temp files are ``<dir>/.<basename>.tmp-<12 hex>``. A delete removes the parents it leaves empty,
+never while a writer is between entering a directory and putting its temp file there (a lock
+on the root, fileio.hold_for_writing). Names of those two shapes are reserved:
 never listed, never accepted as a key segment. Every path is resolved segment by segment from
 a directory descriptor with O_NOFOLLOW, so no key and no planted symlink leads outside the root.
 
@@ -28,12 +30,14 @@ from .fileio import (
     NOT_THERE,
     close_all,
     encode_sidecar,
+    hold_for_writing,
     is_reserved,
     key_segments,
     read_file,
     scan_dir,
     sidecar_name,
     temp_name,
+    try_pruning,
     unlink_quietly,
     write_new,
 )
@@ -99,6 +103,8 @@ class FileStore(FileStreams):
     def _open_dirs(self, segs: list[str], create: bool) -> list[int]:
         """Descriptors of the root and each parent directory of ``segs[-1]``, never through a symlink."""
         fds = [self._open_root(create)]
+        if create:
+            hold_for_writing(fds[0])  # released by the caller once its temp file is in place, or at close
         try:
             for seg in segs[:-1]:
                 try:
@@ -211,23 +217,16 @@ class FileStore(FileStreams):
         sha = sha256_hex(data)
         base = segs[-1]
         with self._errors("write", key):
-            for attempt in range(5):
-                try:
-                    fds = self._open_dirs(segs, create=True)
-                except OSError as e:
-                    if e.errno in (errno.ENOTDIR, errno.ELOOP, errno.EEXIST):
-                        raise Conflict(f"cannot store {key!r}: a parent is a file or a link") from None
-                    if e.errno == errno.ENOENT and attempt < 4:
-                        continue  # a parent was pruned by a concurrent delete
-                    raise
-                try:
-                    st = self._write_pair(fds[-1], base, key, data, sha, ctype, meta)
-                    break
-                except FileNotFoundError:
-                    if attempt == 4:
-                        raise
-                finally:
-                    close_all(fds)
+            try:
+                fds = self._open_dirs(segs, create=True)
+            except OSError as e:
+                if e.errno in (errno.ENOTDIR, errno.ELOOP, errno.EEXIST):
+                    raise Conflict(f"cannot store {key!r}: a parent is a file or a link") from None
+                raise
+            try:
+                st = self._write_pair(fds[-1], base, key, data, sha, ctype, meta)
+            finally:
+                close_all(fds)
         return ObjectInfo(key, len(data), ctype, sha, None, st.st_mtime, meta)
 
     def _write_pair(
@@ -286,11 +285,12 @@ class FileStore(FileStreams):
                     os.unlink(sidecar_name(segs[-1]), dir_fd=fds[-1])
                 except FileNotFoundError:
                     pass
-                for i in range(len(fds) - 1, 0, -1):
-                    try:
-                        os.rmdir(segs[i - 1], dir_fd=fds[i - 1])
-                    except OSError:
-                        break  # not empty (or raced with a writer): stop pruning
+                if try_pruning(fds[0]):  # no writer is between entering a directory and filling it
+                    for i in range(len(fds) - 1, 0, -1):
+                        try:
+                            os.rmdir(segs[i - 1], dir_fd=fds[i - 1])
+                        except OSError:
+                            break  # not empty: stop pruning
             finally:
                 close_all(fds)
 

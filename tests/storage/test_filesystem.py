@@ -284,6 +284,48 @@ def test_put_survives_concurrent_pruning(fs):
     assert list(fs.list()) == []
 
 
+@pytest.mark.parametrize("write", ["put", "create", "put_stream"])
+def test_a_delete_never_prunes_the_directory_a_writer_has_entered(fs, root, monkeypatch, write):
+    """The interleaving behind the churn above, forced: a writer has walked into d/ and not yet
+    put its temp file there when the last object of d/ is deleted. The delete must not remove
+    d/ under the writer (which then failed with ENOENT); the next delete, uncontended, prunes."""
+    import image_repo.storage.fileio as fileio
+    import image_repo.storage.filesystem as filesystem
+
+    fs.put("d/a.jpg", b"a")
+    deleted: list[str] = []
+    real_write_new, real_open = fileio.write_new, os.open
+
+    def delete_first() -> None:
+        if not deleted:
+            deleted.append("d/a.jpg")
+            fs.delete("d/a.jpg")
+
+    def write_new(dir_fd, name, data, fsync):  # type: ignore[no-untyped-def]
+        delete_first()
+        return real_write_new(dir_fd, name, data, fsync)
+
+    def opening(path, flags, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if flags & os.O_CREAT and str(path).startswith(".b.jpg.tmp-"):
+            delete_first()
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(filesystem, "write_new", write_new)
+    monkeypatch.setattr(fileio, "write_new", write_new)  # create()'s link_new
+    monkeypatch.setattr(os, "open", opening)  # put_stream() opens its temp file itself
+    if write == "put":
+        fs.put("d/b.jpg", b"b")
+    elif write == "create":
+        assert fs.create("d/b.jpg", b"b")
+    else:
+        fs.put_stream("d/b.jpg", iter([b"b"]))
+    monkeypatch.undo()
+    assert deleted == ["d/a.jpg"], "the delete ran inside the write"
+    assert fs.get("d/b.jpg") == b"b" and [i.key for i in fs.list()] == ["d/b.jpg"]
+    fs.delete("d/b.jpg")
+    assert not (root / "d").exists()
+
+
 @pytest.mark.parametrize("factory", ["file", "memory"])
 def test_stat_first_gives_the_first_key_that_exists_in_the_order_given(tmp_path, factory):
     from image_repo.storage.memory import MemoryStore
