@@ -227,7 +227,7 @@ def test_list_many_files_fast(fs, root, monkeypatch):
     monkeypatch.undo()
     assert len(listed) == n
     assert [i.key for i in listed] == sorted(i.key for i in listed)
-    assert len(opened) <= 51 and not [p for p in opened if p.endswith(".jpg") or p.endswith(".json")], opened[:5]
+    assert len(opened) <= 51 and not [p for p in opened if p.endswith((".jpg", ".json"))], opened[:5]
     assert len(list(fs.list("d07/img00"))) == 100
 
 
@@ -289,8 +289,7 @@ def test_a_delete_never_prunes_the_directory_a_writer_has_entered(fs, root, monk
     """The interleaving behind the churn above, forced: a writer has walked into d/ and not yet
     put its temp file there when the last object of d/ is deleted. The delete must not remove
     d/ under the writer (which then failed with ENOENT); the next delete, uncontended, prunes."""
-    import image_repo.storage.fileio as fileio
-    import image_repo.storage.filesystem as filesystem
+    from image_repo.storage import fileio, filesystem
 
     fs.put("d/a.jpg", b"a")
     deleted: list[str] = []

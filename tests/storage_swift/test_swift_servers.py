@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
