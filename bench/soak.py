@@ -70,35 +70,40 @@ def config_for(root: Path, sets: list[str]) -> dict[str, Any]:
 
 
 class Sampler(threading.Thread):
-    """Worker RSS every few seconds, and the marks at 1/6, 1/2 and the end of the run."""
+    """Worker RSS every 2 s; a mark's figure (at 1/6, 1/2 and the end of the run) is the median of
+    the samples of the minute before it (a tenth of the run, if shorter), since one sample also
+    holds whatever decodes were in flight at that instant (tens of MiB each)."""
 
     def __init__(self, server: servers.Running, minutes: float) -> None:
         super().__init__(daemon=True, name="soak-sampler")
         self.server = server
         self.start_wall = time.monotonic()
         self.marks = [minutes * 60 / 6, minutes * 60 / 2, minutes * 60]
-        self.at_marks: list[dict[int, float]] = []
+        self.window = min(60.0, minutes * 6)
+        self.samples: list[tuple[float, dict[int, float]]] = []
         self.peak: dict[int, float] = {}
         self.pids_seen: set[int] = set()
         self.stop_event = threading.Event()
 
     def sample(self) -> dict[int, float]:
         rss = {pid: procs.rss_mb(pid) for pid in self.server.workers()}
+        self.samples.append((time.monotonic() - self.start_wall, rss))
         self.pids_seen |= set(rss)
         for pid, mb in rss.items():
             self.peak[pid] = max(self.peak.get(pid, 0.0), mb)
         return rss
 
     def run(self) -> None:
-        pending = list(self.marks)
         while not self.stop_event.is_set():
-            rss = self.sample()
-            if pending and time.monotonic() - self.start_wall >= pending[0]:
-                self.at_marks.append(rss)
-                pending.pop(0)
+            self.sample()
             self.stop_event.wait(2.0)
-        if pending:  # the last mark: the end of the load
-            self.at_marks.append(self.sample())
+        self.sample()  # the end of the load
+
+    def at_mark(self, mark: float, pid: int) -> tuple[float, float, float] | None:
+        """(median, min, max) of ``pid``'s RSS in the window before ``mark`` (the last mark: the run's end)."""
+        end = mark if mark < self.marks[-1] else float("inf")
+        seen = sorted(rss[pid] for t, rss in self.samples if mark - self.window <= t <= end and pid in rss)
+        return (seen[len(seen) // 2], seen[0], seen[-1]) if seen else None
 
 
 def cache_figures(port: int, workers: list[int], root: Path) -> list[str]:
@@ -146,13 +151,14 @@ def report(args: argparse.Namespace, run: soak_load.Run, sampler: Sampler, wall:
     out += ["", f"5xx (and failed connections): {five_xx}  goal 0: {'PASS' if five_xx == 0 else 'FAIL'}"]
     if run.failures:
         out += ["  first failures:"] + [f"    {f}" for f in run.failures[:8]]
-    out += ["", "worker RSS (MiB) at " + ", ".join(f"{m / 60:.3g} min" for m in sampler.marks)]
+    out += ["", f"worker RSS (MiB), median of the {sampler.window:.0f} s before "
+            + ", ".join(f"{m / 60:.3g} min" for m in sampler.marks) + " [min-max in that window]"]
     growths = []
     for pid in sorted(sampler.pids_seen):
-        series = [marks.get(pid) for marks in sampler.at_marks]
-        shown = "  ".join(f"{v:7.1f}" if v else "      -" for v in series)
+        series = [sampler.at_mark(m, pid) for m in sampler.marks]
+        shown = "  ".join(f"{v[0]:7.1f} [{v[1]:.0f}-{v[2]:.0f}]" if v else "      -" for v in series)
         first, last = series[0], series[-1]
-        growth = (last / first - 1) * 100 if first and last else None
+        growth = (last[0] / first[0] - 1) * 100 if first and last else None
         if growth is not None:
             growths.append(growth)
         out.append(f"  worker {pid}: {shown}   peak {sampler.peak.get(pid, 0):.1f}"
