@@ -171,13 +171,21 @@ class ImportService:
 
     def complete(self, import_id: str, wait: float = 20.0) -> Record:
         """The client sent the bytes: verify and place them (in the background), waiting up to ``wait`` s."""
-        rec = self.get(import_id)
-        if rec["state"] == "created":
+        rec = self.get(import_id)  # starts it here if its owner is gone (or it is ours and stopped)
+        claimed = rec["state"] == "created"
+        if claimed:
             rec.update(state="uploaded", owner=owner())  # owned: no other worker takes it over while it lives
             self.save(rec)
         if rec["state"] in ("done", "failed"):
             return rec
-        future = self._start(import_id)
+        # Another live worker's (a client that was killed and asks again): never a second run
+        # beside it, which found the staging object gone under it and failed an import that
+        # succeeded. The client polls for the owner's outcome.
+        if claimed:
+            future = self._start(import_id)
+        else:
+            with self._lock:
+                future = self._running.get(import_id)
         if future is not None:
             try:
                 future.result(timeout=wait)
@@ -252,9 +260,12 @@ class ImportService:
             log.exception("import %s (%s) failed", import_id, rec["name"])
             self._fail(rec, f"internal error: {type(e).__name__}")
             return
-        self._drop_staging(import_id)
+        # Done before the staging object goes: a record saved "done" never needs it again (clean()
+        # removes a leftover), while a staging object gone under a record still "processing"
+        # made a retry fail an import whose original was in place.
         rec.update(state="done", key=key, reason=None)
         self.save(rec)
+        self._drop_staging(import_id)
         self._prepare(rec)
 
     def _verify_and_place(self, rec: Record) -> str:
