@@ -153,6 +153,34 @@ def test_an_import_a_dead_process_was_processing_is_finished_when_polled(app, cl
     assert client.get("/images/r?original=true").data == photo
 
 
+def test_a_second_complete_never_runs_an_import_a_live_worker_owns(app, client):
+    """A killed client asks again to complete an import another live worker has claimed (and
+    may still have queued): no second run beside the owner's, which found the staging object
+    gone under it and failed an import that succeeded. The owner is our parent: alive, not us."""
+    import os
+    import socket
+
+    photo = make_jpeg(64, 48)
+    rec = start(client, "owned", photo)
+    send(client, rec, photo)
+    store = app.extensions["image_repo"].store
+    owned = json.loads(store.get(record_key(rec["id"])))
+    owned.update(state="uploaded", owner=f"{socket.gethostname()}:{os.getppid()}")
+    store.put(record_key(rec["id"]), json.dumps(owned).encode())
+
+    again = client.put(f"/imports/{rec['id']}", json={"complete": True}).get_json()
+    assert again["state"] == "uploaded", "left to its owner, for the client to poll"
+    assert app.extensions["image_repo_imports"]._running == {}, "no run of it here"
+    assert store.stat(staging_key(rec["id"])) is not None
+    assert client.get(f"/imports/{rec['id']}").get_json()["state"] == "uploaded"
+
+    owned.update(owner=f"{socket.gethostname()}:999999999")  # the owner dies: the next poll takes it over
+    store.put(record_key(rec["id"]), json.dumps(owned).encode())
+    client.get(f"/imports/{rec['id']}")
+    wait_for(lambda: client.get(f"/imports/{rec['id']}").get_json()["state"] == "done", "the import finished")
+    assert client.get("/images/owned?original=true").data == photo
+
+
 def test_signed_upload_route_checks_signature_and_size(client):
     photo = make_jpeg(64, 48)
     rec = start(client, "s", photo)
