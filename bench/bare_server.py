@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from gunicorn.app.base import BaseApplication
 
-from image_repo.config.settings import load_settings
+from image_repo.config.loading import load_settings
 from image_repo.web.server import gunicorn_options
 
 

@@ -171,7 +171,7 @@ class Repo:
 
 def cold_thumbnails(repo: Repo, name: str, n: int) -> tuple[list[float], int]:
     """Milliseconds of ``n`` cold thumbnails (new app, new size each), and reads of the original."""
-    from image_repo.config.settings import load_settings
+    from image_repo.config.loading import load_settings
     from image_repo.storage.filesystem import FileStore
     from image_repo.web.app import create_app
 

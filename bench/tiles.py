@@ -121,7 +121,7 @@ def prepare_image_repo(python: str, original: Path, config: dict[str, Any], work
     """Store the original as an upload leaves it, build its pyramid with the CLI; the pyramid's local path (file store)."""
     import yaml
 
-    from image_repo.config.settings import load_settings
+    from image_repo.config.loading import load_settings
     from image_repo.storage.base import sha256_hex
     from image_repo.storage.registry import open_store
 

@@ -5,7 +5,7 @@ image_repo/web/server.py; this file is for running the WSGI module under a plain
 ``gunicorn`` command. Settings come from ``IMAGE_REPO_CONFIG`` (a YAML file) and the
 ``IMAGE_REPO_*`` variables, exactly as for ``image_repo``.
 """
-from image_repo.config.settings import load_settings_from_environment
+from image_repo.config.loading import load_settings_from_environment
 from image_repo.web.server import DEFAULTS, gunicorn_options, prepare_metrics
 
 _settings = load_settings_from_environment()

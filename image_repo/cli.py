@@ -22,7 +22,8 @@ import click
 
 from . import __version__
 from .config.dump import dump_yaml
-from .config.settings import Settings, load_settings
+from .config.loading import load_settings
+from .config.settings import Settings
 from .errors import ConfigError
 
 log = logging.getLogger("image_repo.cli")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import time
 
-from .config.settings import test_points_dir
+from .config.loading import test_points_dir
 
 GUARD = 600.0
 """Seconds a stopped worker waits before it goes on by itself (a test that forgot it)."""

@@ -12,7 +12,8 @@ import pytest
 import requests
 
 from image_repo.config.dump import dump_yaml
-from image_repo.config.settings import Settings, iter_settings, load_settings
+from image_repo.config.loading import load_settings
+from image_repo.config.settings import Settings, iter_settings
 from image_repo.web.server import ImageRepoApplication, gunicorn_options
 from tests.fixtures.server import free_port
 from tests.fixtures.waiting import HANG

@@ -12,7 +12,7 @@ from types import ModuleType
 
 import pytest
 
-from image_repo.config.settings import load_settings
+from image_repo.config.loading import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 ENTRYPOINT = ROOT / "docker" / "entrypoint.py"

@@ -1,7 +1,7 @@
 """``image_repo upload`` and ``image_repo ingest``: the client side of the command line.
 
 The token comes from ``--token``, else ``IMAGE_REPO_TOKEN``, else the client config file
-(YAML ``token:`` and ``server:``). The environment rule of DESIGN.md (only config/settings.py reads
+(YAML ``token:`` and ``server:``). The environment rule of DESIGN.md (only config/loading.py reads
 it) is about the server; this is the client, and click's ``envvar=`` reads it here. The token
 is never printed or logged.
 """
@@ -44,7 +44,7 @@ def client_config(path: str | None) -> dict[str, Any]:
 def connection_options(f: Any) -> Any:
     for decorator in reversed([
         click.option("--server", envvar="IMAGE_REPO_SERVER", metavar="URL", help="The server's root URL."),
-        # The client may read the environment (click's envvar): the config/settings.py rule is for the server.
+        # The client may read the environment (click's envvar): the config/loading.py rule is for the server.
         click.option("--token", envvar="IMAGE_REPO_TOKEN", metavar="TOKEN", show_envvar=True,
                      help="Bearer token (else IMAGE_REPO_TOKEN, else the client config file)."),
         click.option("--client-config", metavar="FILE", help="Client YAML with token: and server:."),

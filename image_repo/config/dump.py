@@ -12,7 +12,9 @@ import math
 from dataclasses import is_dataclass
 from typing import Any
 
-from .settings import ENV_PREFIX, Settings, iter_settings, setting_fields
+from .loading import ENV_PREFIX
+
+from .settings import Settings, iter_settings, setting_fields
 
 HEADER = """\
 # image_repo configuration: every setting, with its help and default.

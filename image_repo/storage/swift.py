@@ -18,7 +18,9 @@ import urllib3
 from swiftclient.client import ClientException, Connection
 from swiftclient.utils import generate_temp_url
 
-from ..config.settings import _SWIFT_ENV, _SWIFT_V1_ENV, Settings, SwiftSettings
+from ..config.loading import _SWIFT_ENV, _SWIFT_V1_ENV
+
+from ..config.settings import Settings, SwiftSettings
 from ..errors import ConfigError, ImageRepoError, InvalidRequest, NotFound, PayloadTooLarge, StorageUnavailable
 from ..host.storegate import OPEN, OpenGate, StoreGate
 from ..metrics.figures import store_error

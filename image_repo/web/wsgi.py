@@ -5,7 +5,7 @@ Settings come from the YAML file named by ``IMAGE_REPO_CONFIG`` (if set) and the
 """
 from __future__ import annotations
 
-from ..config.settings import load_settings_from_environment
+from ..config.loading import load_settings_from_environment
 from .app import create_app
 
 app = create_app(load_settings_from_environment(), start_builders=True)

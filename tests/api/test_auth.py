@@ -8,7 +8,8 @@ import requests
 from click.testing import CliRunner
 
 from image_repo.cli import is_loopback, main
-from image_repo.config.settings import Settings, load_settings
+from image_repo.config.loading import load_settings
+from image_repo.config.settings import Settings
 from image_repo.web.app import create_app
 from tests.fixtures.images import make_jpeg
 from tests.fixtures.server import running_server

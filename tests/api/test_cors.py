@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from flask import Blueprint, jsonify
 
-from image_repo.config.settings import load_settings
+from image_repo.config.loading import load_settings
 from image_repo.errors import ConfigError
 from image_repo.web import cors
 from tests.fixtures.images import make_jpeg

@@ -6,7 +6,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from image_repo.config.settings import Settings, load_settings
+from image_repo.config.loading import load_settings
+
+from image_repo.config.settings import Settings
 from image_repo.errors import ConfigError
 from image_repo.web.app import create_app
 from tests.fixtures.images import make_jpeg

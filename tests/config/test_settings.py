@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from image_repo.config.dump import dump_yaml, settings_table_markdown
-from image_repo.config.settings import Settings, iter_settings, load_settings, load_settings_from_environment
+from image_repo.config.loading import load_settings, load_settings_from_environment
+from image_repo.config.settings import Settings, iter_settings
 from image_repo.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -412,7 +413,7 @@ def test_unknown_2016_section_key(tmp_path):
 
 
 def test_s3_credentials_file_comes_before_aws_variables(tmp_path):
-    from image_repo.config.settings import load_settings
+    from image_repo.config.loading import load_settings
 
     cfg = tmp_path / "c.yml"
     cfg.write_text("s3:\n  credentials_file: /somewhere/creds.csv\n")

@@ -68,7 +68,7 @@ def test_imports_clean_expires_forgotten_imports(tmp_path):
     lifetime has passed, and its staging object removed. The lifetime is an hour, so the upload
     URL stays good however slow the machine; the passing of the hour is told to the clean (the
     command's own code, with a ``now``), not waited for."""
-    from image_repo.config.settings import load_settings
+    from image_repo.config.loading import load_settings
     from image_repo.web.app import create_app
 
     config = {"data_dir": str(tmp_path / "data"), "url_key": "k", "import_lifetime": 3600}

@@ -83,7 +83,7 @@ def test_a_silent_endpoint_times_out_and_is_retried(silent: SilentEndpoint) -> N
 
 
 def test_bad_retry_mode_is_a_config_error(tmp_path) -> None:
-    from image_repo.config.settings import load_settings
+    from image_repo.config.loading import load_settings
     from image_repo.errors import ConfigError
 
     with pytest.raises(ConfigError, match="s3.retry_mode: expected one of standard, adaptive, legacy"):
