@@ -10,6 +10,8 @@ import re
 import secrets
 import stat as stat_mod
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import BinaryIO
 
 from ..errors import InvalidRequest, NotFound
 from .base import ObjectInfo, check_key, guess_content_type
@@ -207,8 +209,9 @@ def scan_dir(dir_fd: int, key_prefix: str, name_prefix: str, marker: str = "") -
                 yield ObjectInfo(key, st.st_size, guess_content_type(key), None, None, st.st_mtime, {})
 
 
-def read_file(dir_fd: int, base: str, key: str) -> tuple[bytes, os.stat_result]:
-    """The bytes of the regular file ``base`` and its stat (of exactly those bytes); NotFound if absent."""
+@contextmanager
+def open_regular(dir_fd: int, base: str, key: str) -> Iterator[tuple[BinaryIO, os.stat_result]]:
+    """The regular file ``base`` opened for reading, with its stat; NotFound if absent or not a file."""
     try:
         fd = os.open(base, READ_FLAGS, dir_fd=dir_fd)
     except OSError as e:
@@ -219,22 +222,19 @@ def read_file(dir_fd: int, base: str, key: str) -> tuple[bytes, os.stat_result]:
         st = os.fstat(fd)
         if not stat_mod.S_ISREG(st.st_mode):
             raise NotFound(f"no object {key!r}")
+        yield f, st
+
+
+def read_file(dir_fd: int, base: str, key: str) -> tuple[bytes, os.stat_result]:
+    """The bytes of the regular file ``base`` and its stat (of exactly those bytes); NotFound if absent."""
+    with open_regular(dir_fd, base, key) as (f, st):
         return f.read(), st
 
 
 def hash_file(dir_fd: int, base: str, key: str) -> tuple[str, os.stat_result]:
     """Hex SHA-256 of the regular file ``base`` and its stat, read a MiB at a time: an original
     placed by another tool may be gigabytes, which must never be held in memory to be hashed."""
-    try:
-        fd = os.open(base, READ_FLAGS, dir_fd=dir_fd)
-    except OSError as e:
-        if e.errno in NOT_THERE:
-            raise NotFound(f"no object {key!r}") from None
-        raise
-    with os.fdopen(fd, "rb", buffering=0) as f:
-        st = os.fstat(fd)
-        if not stat_mod.S_ISREG(st.st_mode):
-            raise NotFound(f"no object {key!r}")
+    with open_regular(dir_fd, base, key) as (f, st):
         digest = hashlib.sha256()
         while chunk := f.read(1 << 20):
             digest.update(chunk)
