@@ -8,19 +8,8 @@ from image_repo.config.settings import Settings
 from image_repo.storage.memory import MemoryStore
 from image_repo.web.app import create_app
 from image_repo.web.fastpath import FastPath, simple_args
+from tests.fixtures.counting import CountingApp
 from tests.fixtures.images import make_jpeg, make_png
-
-
-class CountingApp:
-    """Wraps the Flask WSGI app behind the fast path and counts what reaches it."""
-
-    def __init__(self, app) -> None:
-        self.app = app
-        self.calls = 0
-
-    def __call__(self, environ, start_response):
-        self.calls += 1
-        return self.app(environ, start_response)
 
 
 class StatCountingStore(MemoryStore):

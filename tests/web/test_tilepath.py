@@ -10,22 +10,11 @@ from image_repo.config.settings import Settings
 from image_repo.web.app import create_app
 from image_repo.web.fastpath import FastPath
 from image_repo.web.tilepath import TilePath
+from tests.fixtures.counting import CountingApp
 from tests.pyramids.conftest import write_pattern
 
 W, H = 4600, 1400  # longer than pyramid_min_side: it gets a pyramid of 512 px JPEG tiles
 TILE = "/iiif/3/maps%2Fpano/512,512,512,512/512,512/0/default.jpg"
-
-
-class CountingApp:
-    """Wraps the Flask WSGI app behind the tile path and counts what reaches it."""
-
-    def __init__(self, app) -> None:
-        self.app = app
-        self.calls = 0
-
-    def __call__(self, environ, start_response):
-        self.calls += 1
-        return self.app(environ, start_response)
 
 
 @pytest.fixture(scope="module")
