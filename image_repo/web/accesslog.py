@@ -10,6 +10,7 @@ or ``gunicorn -c docker/gunicorn.conf.py``); everything else is counted under an
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from datetime import timedelta
@@ -44,7 +45,10 @@ class AccessLogger(Logger):
                             getattr(resp, "sent", 0) or 0, request_time.total_seconds())
         except Exception:  # noqa: BLE001 - a figure must never break an answer or its log line
             self.exception("counting a request failed")
-        self.log_access(resp, req, environ, request_time)
+        # Gunicorn builds the line's fields whenever a logging config is given, even when its
+        # access logger drops INFO (``serve -q``): ~20 us a request, for nothing.
+        if self.access_log_enabled and self.access_log.isEnabledFor(logging.INFO):
+            self.log_access(resp, req, environ, request_time)
 
     def log_access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: timedelta) -> None:
         """The access line: Gunicorn's text format."""
@@ -55,8 +59,6 @@ class JsonAccessLogger(AccessLogger):
     """Access lines as one JSON object each, for log pipelines (the ``access_log_json`` setting)."""
 
     def log_access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: timedelta) -> None:
-        if not self.access_log_enabled:
-            return
         try:
             self.access_log.info("%s", json.dumps(access_record(resp, environ, request_time), ensure_ascii=False))
         except Exception:  # noqa: BLE001
