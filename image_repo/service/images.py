@@ -199,6 +199,8 @@ class ImageService:
         with DERIVATION_SECONDS.time():  # the wait for a derivation slot included: what the request waited
             data = make()
         self._count("derivations")
+        if heap.settle():  # whatever it decoded (an intermediate, tiles): now and then, the heap is trimmed
+            self._count("heap_trims")
         metadata = {"source-version": original.version[:128]}
         try:
             if local_only and hasattr(self.cache, "put_local"):

@@ -16,6 +16,12 @@ from tests.fixtures.images import make_png
 glibc = pytest.mark.skipif(heap._glibc() is None, reason="needs glibc's mallinfo2 and malloc_trim")
 
 
+@pytest.fixture(autouse=True)
+def settled_now(monkeypatch):
+    """The periodic look at the heap just happened: within a test, only what the test does trims."""
+    monkeypatch.setattr(heap, "_last_settle", [heap.time.monotonic()])
+
+
 @pytest.fixture
 def client_and_service(tmp_path):
     settings = Settings()
@@ -30,6 +36,25 @@ def test_a_heap_with_little_free_is_left_alone():
     assert free is not None and free < heap.KEEP_FREE_BYTES
     assert heap.release_after_decode(10**8) is False
     assert heap.release_after_decode(heap.LARGE_DECODE_PIXELS - 1, keep_free=0) is False  # a small decode: no look
+
+
+@glibc
+def test_any_decode_settles_the_heap_at_most_every_so_often(monkeypatch):
+    """Small decodes free memory too, in every thread's arena: at most every SETTLE_SECONDS, a
+    decode of any size is followed by a trim when more than SETTLE_FREE_BYTES sit free."""
+    trims = []
+    info, trim = heap._glibc()
+    monkeypatch.setattr(heap, "_glibc", lambda: (info, lambda pad: trims.append(pad) or trim(pad)))
+    monkeypatch.setattr(heap, "SETTLE_FREE_BYTES", 0)  # whatever this process holds free now
+    start = heap._last_settle[0]
+    assert heap.settle(now=start + 1) is False and trims == []  # too soon after the last look
+    assert heap.settle(now=start + heap.SETTLE_SECONDS) is True and trims == [0]
+    assert heap.settle(now=start + heap.SETTLE_SECONDS + 1) is False and trims == [0]  # the clock starts over
+    monkeypatch.setattr(heap, "SETTLE_FREE_BYTES", 2**62)
+    assert heap.settle(now=start + 3 * heap.SETTLE_SECONDS) is False and trims == [0]  # looked: little free
+    monkeypatch.setattr(heap, "_last_settle", [start - heap.SETTLE_SECONDS])
+    monkeypatch.setattr(heap, "SETTLE_FREE_BYTES", 0)
+    assert heap.release_after_decode(1000) is True and trims == [0, 0]  # a small decode settles too
 
 
 @glibc
