@@ -17,6 +17,9 @@ from cachetools import LRUCache
 from .base import ObjectInfo, guess_content_type, sha256_hex
 from .fileio import NOT_THERE, decode_sidecar, encode_sidecar, hash_file, link_new, read_small, sidecar_name, temp_name
 
+REMEMBERED = 16384
+"""Sidecars (and hashes) a FileStore keeps parsed, least recently used dropped first."""
+
 Ident = tuple[int, int, int]
 """(inode, size, mtime_ns) of a file: changes whenever its bytes are replaced."""
 
@@ -26,9 +29,10 @@ class Sidecars:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        # (key) -> (sidecar ident, parsed sidecar); (key, data ident) -> sha256 of stale/foreign files
-        self._sidecars: LRUCache[str, tuple[Ident, dict | None]] = LRUCache(maxsize=65536)
-        self._hashes: LRUCache[tuple[str, Ident], str] = LRUCache(maxsize=65536)
+        # (key) -> (sidecar ident, parsed sidecar); (key, data ident) -> sha256 of stale/foreign files.
+        # ~0.5 KB an entry: a worker's hot set, not the whole store (a miss costs one small read).
+        self._sidecars: LRUCache[str, tuple[Ident, dict | None]] = LRUCache(maxsize=REMEMBERED)
+        self._hashes: LRUCache[tuple[str, Ident], str] = LRUCache(maxsize=REMEMBERED)
 
     def info(self, dir_fd: int, base: str, key: str, st: os.stat_result, data: bytes | None) -> ObjectInfo:
         """ObjectInfo for the data file ``st`` (and its bytes, when read), trusting only a matching sidecar."""
