@@ -10,6 +10,7 @@ import numpy as np
 
 from ..errors import InvalidRequest
 from ..storage.base import ObjectStore, get_ranges
+from ..storage.filestreams import OpenedFile
 from .chunks import ChunkedObject
 from .index import PyramidIndex
 from .source import SourceInfo
@@ -19,7 +20,7 @@ from .tiles import decode_tile, standalone_jpeg
 class PyramidReader:
     """The TiledSource of one pyramid: its index, and the store holding its tiles."""
 
-    def __init__(self, index: PyramidIndex, store: ObjectStore | ChunkedObject) -> None:
+    def __init__(self, index: PyramidIndex, store: ObjectStore | ChunkedObject | OpenedFile) -> None:
         self.index = index
         self.store = store
         self.info: SourceInfo = index.info
@@ -68,7 +69,8 @@ class PyramidReader:
         jobs = [(p, c, r) for p in planes for r in rows for c in cols]
         ranges = [self._range(level, p, c, r) for p, c, r in jobs]
         store = self.store
-        raws = store.get_ranges(ix.key, ranges) if isinstance(store, ChunkedObject) else get_ranges(store, ix.key, ranges)
+        raws = (store.get_ranges(ix.key, ranges) if isinstance(store, (ChunkedObject, OpenedFile))
+                else get_ranges(store, ix.key, ranges))
         dtype = np.dtype(ix.dtype).newbyteorder("=")
         out = np.zeros((height, width, len(wanted) if ix.planes > 1 else ix.bands), dtype)
         tables = ix.levels[level].jpeg_tables

@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import threading
+import time
 from typing import Any
 
 from cachetools import LRUCache, TTLCache
@@ -27,6 +28,7 @@ from ..errors import NotFound, StorageUnavailable
 from ..host.owners import owner, owner_gone
 from ..metrics.figures import pyramid_state
 from ..storage.base import ObjectInfo, ObjectStore, content_version
+from ..storage.filestreams import OpenedFile
 from ..cache.disk import DiskCache
 from ..host.flight import HostFlight
 from .chunks import Chunks
@@ -40,6 +42,10 @@ POLL_SECONDS = 30.0
 """How often an idle builder looks for queued or interrupted builds."""
 INDEX_CACHE_BYTES = 64 * 2**20
 """Tile indexes a worker keeps in memory."""
+OPENED_FILES = 64
+"""Pyramid files a worker holds open (one descriptor each): the images being viewed now."""
+SWEEP_SECONDS = 5.0
+"""How often, at most, a worker serving tiles checks whether the files it holds open were deleted."""
 FIRST_LOOK_SECONDS = 5.0
 MAX_ATTEMPTS = 3
 """Builds interrupted (killed, store down) this many times end as failed."""
@@ -76,6 +82,8 @@ class Pyramids:
         """Remote pyramids are read in chunks kept on this host (chunks.py)."""
         self._indexes: LRUCache[str, PyramidIndex] = LRUCache(maxsize=INDEX_CACHE_BYTES, getsizeof=_index_bytes)
         self._absent: TTLCache[str, bool] = TTLCache(maxsize=4096, ttl=5.0)
+        self._opened: LRUCache[str, OpenedFile] = LRUCache(maxsize=OPENED_FILES)
+        self._next_sweep = 0.0
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -118,6 +126,41 @@ class Pyramids:
             self._indexes[key] = index
         return index
 
+    def _open(self, store: Any, key: str) -> OpenedFile | ObjectStore:
+        """The pyramid's file, held open by this worker (a tile is then one pread), or the store when it cannot be opened."""
+        now = time.monotonic()
+        if now >= self._next_sweep:
+            self._sweep(now)
+        with self._lock:
+            opened = self._opened.get(key)
+        if opened is None:
+            try:
+                opened = store.open_object(key)
+            except (NotFound, StorageUnavailable):
+                return store  # reads say what is wrong, as they would have
+            with self._lock:
+                self._opened[key] = opened
+        return opened
+
+    def _sweep(self, now: float) -> None:
+        """Let go of the files deleted since they were opened (a replaced original's pyramid, one
+        deleted with the derivatives): their disk space comes back once no reader holds them."""
+        self._next_sweep = now + SWEEP_SECONDS
+        with self._lock:
+            held = list(self._opened.items())
+        gone = [key for key, opened in held if opened.removed()]
+        if gone:
+            with self._lock:
+                for key in gone:
+                    self._opened.pop(key, None)
+
+    def let_go(self, name: str) -> None:
+        """``name``'s original was replaced or deleted: close the files of its pyramids this worker holds."""
+        prefix = names.derived_prefix(name)
+        with self._lock:
+            for key in [k for k in self._opened if k.startswith(prefix)]:
+                self._opened.pop(key, None)
+
     def published(self, key: str) -> None:
         """An index was just written: this process stops remembering it as absent."""
         with self._lock:
@@ -132,6 +175,8 @@ class Pyramids:
         if index is None:
             return None
         store = self.store if index.in_original else self.bottom
+        if hasattr(store, "open_object"):  # a local store
+            return PyramidReader(index, self._open(store, index.key))
         if not self.chunks.enabled_for(store):
             return PyramidReader(index, store)
         return PyramidReader(index, self.chunks.reader(store, original.name, original.version, index.key, index.size))
@@ -182,7 +227,9 @@ class Pyramids:
     def drop(self, name: str, version: str) -> None:
         """Forget ``name``'s pyramid of ``version`` (its objects go with the derivatives): its record and leases."""
         with self._lock:
-            self._indexes.pop(index_key(name, version), None)
+            index = self._indexes.pop(index_key(name, version), None)
+            if index is not None:
+                self._opened.pop(index.key, None)
         try:
             self.records.drop(build_id(name, version))
         except StorageUnavailable as e:

@@ -92,6 +92,7 @@ def replaced(svc: ImageService, name: str, *, had_original: bool) -> None:
     what it knew of it, and the derivatives and saved renderings of the old one go (when there was one)."""
     svc.originals.changed(name)
     if had_original:
+        svc.pyramids.let_go(name)  # before its files go; the host's other workers notice within seconds
         drop_derivatives(svc.cache, name)
         svc.renderings.drop(name)
 

@@ -1,6 +1,7 @@
 """The IIIF tile fast path: stored tiles of a real pyramid without Flask, answered as Flask answers them."""
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -135,3 +136,68 @@ def test_a_replaced_original_never_serves_its_old_tiles(tmp_path, pano):
     assert [svc.pyramids.build(rec)["state"] for rec in svc.pyramids.pending()] == ["ready"]
     new = get(client, TILE)
     assert new.status_code == 200 and new.data != old.data and new.headers["ETag"] != old.headers["ETag"]
+
+
+def open_pyramid_files(data: Path) -> list[str]:
+    """This process's descriptors open on pyramid files under ``data``."""
+    out = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(str(data)) and ".pyramid" in target:
+            out.append(target)
+    return out
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_a_worker_reads_a_pyramid_through_one_open_file_and_lets_it_go(tmp_path, pano, monkeypatch):
+    """Tiles of a local pyramid are preads of its file, opened once per worker, not a walk of its
+    key's directories each; a replaced original's file is let go, and so is the least recent past OPENED_FILES."""
+    app, client, _, _ = make(tmp_path, pano)
+    data = tmp_path / "data"
+    svc = app.extensions["image_repo"]
+    first = get(client, TILE)
+    assert first.status_code == 200 and len(open_pyramid_files(data)) == 1
+    assert len(svc.pyramids._opened) == 1
+    (held,) = svc.pyramids._opened.values()
+    walks = []
+    store = held.store
+    monkeypatch.setattr(store, "open_fd", lambda key: walks.append(key) or type(store).open_fd(store, key))
+    others = [get(client, f"/iiif/3/maps%2Fpano/{x},0,512,512/512,512/0/default.jpg") for x in (0, 1024, 1536, 2048)]
+    assert all(r.status_code == 200 and r.data[:2] == b"\xff\xd8" for r in others) and walks == []
+    monkeypatch.undo()
+    # What the open file gives is what the store gives.
+    index = next(iter(svc.pyramids._indexes.values()))
+    assert held.get_range(index.key, 100, 5000) == store.get_range(index.key, 100, 5000)
+    assert held.get_ranges(index.key, [(0, 8), (100, 50)]) == [store.get_range(index.key, 0, 8), store.get_range(index.key, 100, 50)]
+
+    flipped = write_pattern(tmp_path / "other.jpg", H, W, "rgb").read_bytes()
+    assert client.put("/images/maps/pano", data=flipped).status_code in (200, 201)
+    del held, index
+    assert open_pyramid_files(data) == [], "the replaced original's pyramid file is closed"
+    assert [svc.pyramids.build(rec)["state"] for rec in svc.pyramids.pending()] == ["ready"]
+    assert get(client, TILE).status_code == 200 and len(open_pyramid_files(data)) == 1
+
+    # Another worker's files go at its next look (at most SWEEP_SECONDS apart) once deleted.
+    (held,) = svc.pyramids._opened.values()
+    assert client.delete("/images/maps/pano").status_code in (200, 204)
+    svc.pyramids._opened[held.key] = held  # as another worker, which was not told
+    del held
+    assert len(open_pyramid_files(data)) == 1
+    assert client.put("/images/maps/pano", data=write_pattern(tmp_path / "third.jpg", W, H, "rgb", Q=80).read_bytes()).status_code == 201
+    assert [svc.pyramids.build(rec)["state"] for rec in svc.pyramids.pending()] == ["ready"]
+    svc.pyramids._next_sweep = 0.0
+    assert get(client, TILE).status_code == 200
+    files = open_pyramid_files(data)
+    assert len(files) == 1 and "(deleted)" not in files[0]
+
+    svc.pyramids._opened.clear()  # monkeypatch keeps what it replaces
+    monkeypatch.setattr(svc.pyramids, "_opened", type(svc.pyramids._opened)(maxsize=1))
+    assert get(client, TILE).status_code == 200
+    assert client.put("/images/maps/other", data=flipped).status_code == 201
+    assert [svc.pyramids.build(rec)["state"] for rec in svc.pyramids.pending()] == ["ready"]
+    assert get(client, "/iiif/3/maps%2Fother/0,0,512,512/512,512/0/default.jpg").status_code == 200
+    files = open_pyramid_files(data)
+    assert len(files) == 1 and "other" in files[0], "past OPENED_FILES the least recent file is closed"
