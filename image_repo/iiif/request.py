@@ -103,6 +103,13 @@ class Resolved:
 
     def key(self) -> str:
         """Canonical string for derived object names and ETags, e.g. ``iiif.0,0,512,512.512,512.0.default.v1.jpg``."""
+        known = self.__dict__.get("_key")  # a tile's answer asks twice: its ETag and its cache key
+        if known is None:
+            known = self._make_key()
+            object.__setattr__(self, "_key", known)
+        return known
+
+    def _make_key(self) -> str:
         turn = ("m" if self.mirror else "") + _number(self.degrees)
         quality = self.quality
         if self.rendering is not None:  # by what it shows, not by its name: a rendering saved anew has new keys

@@ -60,6 +60,7 @@ class TilePath:
         # With read tokens every read needs api/images.py's Authorization check.
         self.enabled = not service.settings.read_tokens
         self._parsed: dict[str, Parsed | None] = {}
+        self._names: dict[str, str] = {}
         self._roots: dict[tuple[Any, ...], str] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -128,6 +129,16 @@ class TilePath:
             root = self._roots[memo] = get_current_url(environ, root_only=True).rstrip("/")
         return root
 
+    def _name(self, identifier: str) -> str:
+        """The image name an identifier gives, validated once per worker (every tile of an image names it)."""
+        name = self._names.get(identifier)
+        if name is None:
+            name = self.service.validate_name(identifier)
+            if len(self._names) >= PARSED_MAX:
+                self._names.clear()
+            self._names[identifier] = name
+        return name
+
     def _parse(self, raw: str, path_info: str) -> Parsed | None:
         """The Parsed of a raw IIIF image path, or None for anything left to Flask."""
         parsed = None
@@ -141,7 +152,7 @@ class TilePath:
                 if "/".join(decoded) == path_info.encode("latin-1").decode("utf-8"):
                     version = VERSIONS[segments[2]]
                     request = parse_request(version, *decoded[4:])
-                    parsed = Parsed(version, segments[3], self.service.validate_name(decoded[3]), request)
+                    parsed = Parsed(version, segments[3], self._name(decoded[3]), request)
             except (ImageRepoError, UnicodeError):
                 parsed = None
         if len(self._parsed) >= PARSED_MAX:
