@@ -111,9 +111,14 @@ def extract_tiles(tiff: Path, out: Path) -> list[tuple[int, int]]:
 # --- image_repo --------------------------------------------------------------------------
 
 
-def server_config(data: Path, workers: int, store: dict[str, Any] | None) -> dict[str, Any]:
+def server_config(data: Path, workers: int, store: dict[str, Any] | None, sets: list[str]) -> dict[str, Any]:
+    import yaml
+
     config: dict[str, Any] = {"data_dir": str(data), "workers": workers, "pyramid_builders": 0}
     config.update(store or {})
+    for item in sets:
+        key, _, value = item.partition("=")
+        config[key] = yaml.safe_load(value)
     return config
 
 
@@ -213,6 +218,8 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=procs.CORES)
     p.add_argument("--no-install", action="store_true", help="never pip or apt-get install anything")
     p.add_argument("--no-swift", action="store_true")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="a server setting for image_repo's rounds (YAML value), e.g. --set pyramid_read_chunk_bytes=4194304")
     args = p.parse_args()
     ensure_python_packages(not args.no_install)
     side, rounds = (8192, 1) if args.quick else (16384, 3)
@@ -240,13 +247,13 @@ def main() -> None:
         configs: dict[str, dict[str, Any]] = {}
         tiff = base / "vips-pyramid.tif"
         if have_reader:
-            configs["file"] = server_config(run_dir / "file-data", args.workers, None)
+            configs["file"] = server_config(run_dir / "file-data", args.workers, None, args.sets)
             built = prepare_image_repo(python, original, configs["file"], run_dir / "file", log)
             if built is not None:
                 tiff = run_dir / "pyramid.tif"
                 shutil.copyfile(built, tiff)  # the peers read the very file image_repo serves
             if not args.no_swift and (swift := swift_config(swift_state, log)) is not None:
-                configs["swift"] = server_config(run_dir / "swift-data", args.workers, swift)
+                configs["swift"] = server_config(run_dir / "swift-data", args.workers, swift, args.sets)
                 prepare_image_repo(python, original, configs["swift"], run_dir / "swift", log)
         if not tiff.exists():
             log("making the pyramidal TIFF with vips tiffsave --tile --pyramid (512 px, JPEG)")
