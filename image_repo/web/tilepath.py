@@ -22,13 +22,17 @@ from werkzeug.wsgi import get_current_url
 
 from .. import names
 from ..errors import ImageRepoError
+from ..api.iiif import IMAGE_RULE
 from ..iiif import PROFILE, ImageRequest, parse_request
+from ..metrics import ROUTE
 from ..service import tiles
 from ..service.images import ImageService
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 VERSIONS = {"3": 3, "2": 2}
+ROUTE_NAME = "/iiif" + IMAGE_RULE
+"""The route /metrics counts these answers under, as Flask names it."""
 PARSED_MAX = 8192
 """Request paths whose parsing is remembered (a viewer asks each tile once per worker or so)."""
 OK = "200 OK"
@@ -70,6 +74,7 @@ class TilePath:
             answer = self._answer(environ)
             if answer is not None:
                 status, headers, body = answer
+                environ[ROUTE] = ROUTE_NAME
                 start_response(status, headers)
                 return [body] if body and method == "GET" else []
         return self.app(environ, start_response)

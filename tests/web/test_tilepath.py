@@ -201,3 +201,27 @@ def test_a_worker_reads_a_pyramid_through_one_open_file_and_lets_it_go(tmp_path,
     assert get(client, "/iiif/3/maps%2Fother/0,0,512,512/512,512/0/default.jpg").status_code == 200
     files = open_pyramid_files(data)
     assert len(files) == 1 and "other" in files[0], "past OPENED_FILES the least recent file is closed"
+
+
+def test_tiles_are_counted_under_the_route_flask_names(tmp_path, pano):
+    """/metrics counts a request by the route its environ names: a stored tile from the fast path
+    is counted where Flask would count it, not as unmatched."""
+    from image_repo.metrics import ROUTE
+
+    app, client, flask, tilepath = make(tmp_path, pano)
+    seen: list[dict] = []
+    inner = app.wsgi_app
+
+    def recording(environ, start_response):
+        try:
+            return inner(environ, start_response)
+        finally:
+            seen.append(environ)
+
+    app.wsgi_app = recording
+    calls = flask.calls
+    assert get(client, TILE).status_code == 200 and flask.calls == calls
+    tilepath.enabled = False
+    assert get(client, "/iiif/3/maps%2Fpano/0,0,512,512/512,512/0/default.jpg").status_code == 200
+    assert flask.calls == calls + 1
+    assert [e.get(ROUTE) for e in seen] == ["/iiif/<any('3', '2'):version>/<path:rest>"] * 2
