@@ -17,7 +17,7 @@ from cachetools import LRUCache
 from .base import ObjectInfo, guess_content_type, sha256_hex
 from .fileio import NOT_THERE, decode_sidecar, encode_sidecar, hash_file, link_new, read_small, sidecar_name, temp_name
 
-REMEMBERED = 16384
+REMEMBERED = 4096
 """Sidecars (and hashes) a FileStore keeps parsed, least recently used dropped first."""
 
 Ident = tuple[int, int, int]
@@ -30,7 +30,9 @@ class Sidecars:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         # (key) -> (sidecar ident, parsed sidecar); (key, data ident) -> sha256 of stale/foreign files.
-        # ~0.5 KB an entry: a worker's hot set, not the whole store (a miss costs one small read).
+        # ~1.5 KB an entry (a derivative's key is long): a worker's hot set, not the whole store; a
+        # miss costs one small read. With 65,536 in each of its two stores a worker grew by ~40 MB in a
+        # 30-minute soak (bench/soak.py).
         self._sidecars: LRUCache[str, tuple[Ident, dict | None]] = LRUCache(maxsize=REMEMBERED)
         self._hashes: LRUCache[tuple[str, Ident], str] = LRUCache(maxsize=REMEMBERED)
 

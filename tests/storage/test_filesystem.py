@@ -347,3 +347,17 @@ def test_stat_first_skips_keys_the_store_cannot_hold_and_directories(tmp_path):
     store.put("d/q.jpg", b"q")
     # "d/p" is a directory, "../etc" and ".d.meta.json" shapes are refused as keys: none is an object.
     assert store.stat_first(["d/p", "../etc/passwd", "d/.q.jpg.meta.json", "d/q.jpg"]).key == "d/q.jpg"
+
+
+def test_what_a_store_remembers_of_its_sidecars_is_bounded(fs):
+    """A worker keeps the parsed sidecars of its hot set only: reading more objects than that
+    never grows it, and what it forgot is read again, the same."""
+    from image_repo.storage import sidecars
+
+    n = sidecars.REMEMBERED + 50
+    for i in range(n):
+        fs.put(f"many/{i}", b"x%d" % i, "image/jpeg", {"n": str(i)})
+    fs._sidecars.clear()
+    infos = [fs.stat(f"many/{i}") for i in range(n)]
+    assert len(fs._sidecars._sidecars) == sidecars.REMEMBERED
+    assert fs.stat("many/0") == infos[0] and dict(infos[0].metadata) == {"n": "0"}  # forgotten: read again
