@@ -224,17 +224,6 @@ class Pyramids:
             return
         self._wake.set()
 
-    def drop(self, name: str, version: str) -> None:
-        """Forget ``name``'s pyramid of ``version`` (its objects go with the derivatives): its record and leases."""
-        with self._lock:
-            index = self._indexes.pop(index_key(name, version), None)
-            if index is not None:
-                self._opened.pop(index.key, None)
-        try:
-            self.records.drop(build_id(name, version))
-        except StorageUnavailable as e:
-            log.warning("pyramid record of %s not dropped: %s", name, e.message)
-
     # -- building ------------------------------------------------------------------------
     def build(self, rec: dict[str, Any]) -> dict[str, Any]:
         """Build the pyramid ``rec`` asks for, if this process can take its lease; the status after."""
