@@ -46,6 +46,10 @@ class CountingStore(MemoryStore):
         self.stats += 1
         return super().stat(key)
 
+    def list(self, prefix=""):  # type: ignore[override]
+        self.stats += 1
+        return super().list(prefix)
+
 
 def test_workers_trust_what_they_know_until_a_write_on_the_host_and_a_404_tells_nobody(tmp_path):
     """Two apps on one data directory stand for two workers of one host, with a long TTL."""
@@ -71,3 +75,42 @@ def test_workers_trust_what_they_know_until_a_write_on_the_host_and_a_404_tells_
     new = a.get("/images/p?xsize=100")
     assert new.headers["ETag"] != first.headers["ETag"]
     assert new.headers["X-Image-Repo-Cache"] == "miss"
+
+
+def test_that_a_name_has_no_original_is_trusted_as_long_and_a_write_on_the_host_ends_it(tmp_path):
+    """``p.jpg`` names the original ``p``: the exact name ``p.jpg`` is looked for first, and a
+    store that misses lists (a directory of 100,000 names: ~160 ms), so a miss is remembered too."""
+    settings = Settings()
+    settings.data_dir = str(tmp_path / "data")
+    settings.original_stat_ttl = 3600.0
+    store, cache = CountingStore(), MemoryStore()
+    worker_a = create_app(settings, store=store, cache_store=cache)
+    worker_b = create_app(settings, store=store, cache_store=cache)
+    a, b = worker_a.test_client(), worker_b.test_client()
+    assert a.put("/images/p", data=make_jpeg(400, 300)).status_code == 201
+    first = a.get("/images/p.jpg?xsize=100")
+    assert first.status_code == 200
+    assert a.get("/images/gone?xsize=100").status_code == 404
+    stats = store.stats
+    for _ in range(3):
+        assert a.get("/images/p.jpg?xsize=100").headers["ETag"] == first.headers["ETag"]
+        assert a.get("/images/gone?xsize=100").status_code == 404
+    assert store.stats == stats  # neither the absent p.jpg nor the absent gone is asked again
+    # Writes through another worker of the host are seen at once: p replaced (a PUT of p.jpg
+    # names p, as a GET does), and an image now named gone.
+    assert b.put("/images/p.jpg", data=make_jpeg(300, 400)).status_code == 200
+    assert b.put("/images/gone", data=make_jpeg(200, 100)).status_code == 201
+    exact = a.get("/images/p.jpg?xsize=100")
+    assert exact.status_code == 200 and exact.headers["ETag"] != first.headers["ETag"]
+    assert a.get("/images/p.jpg?meta=true").get_json()["width"] == 300
+    assert a.get("/images/gone?xsize=100").status_code == 200
+    # With no TTL nothing is trusted: every request asks the store again.
+    settings = Settings()
+    settings.data_dir = str(tmp_path / "data0")
+    settings.original_stat_ttl = 0
+    store = CountingStore()
+    c = create_app(settings, store=store, cache_store=MemoryStore()).test_client()
+    assert c.get("/images/gone?xsize=100").status_code == 404
+    stats = store.stats
+    assert c.get("/images/gone?xsize=100").status_code == 404
+    assert store.stats > stats
