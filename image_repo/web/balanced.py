@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import time
 from typing import Any
 
 from gunicorn.workers.gthread import ThreadWorker
@@ -29,6 +30,10 @@ SLOTS = 256
 
 RECHECK_S = 0.005
 """How soon a worker that is not accepting (a sibling holds fewer) looks at the counts again."""
+
+ZOMBIE_CHECK_S = 0.1
+"""How long a sibling /proc showed running is taken at ``kill(pid, 0)``'s word, which passes a
+zombie: the loop asks every turn while a sibling holds fewer, and /proc costs ~15 us to read."""
 
 _FREE, _RESERVED = 0, -1
 """A slot's pid when free, and while the master has given it to a worker not yet accepting."""
@@ -59,6 +64,7 @@ class BalancedThreadWorker(ThreadWorker):
         self._conns = 0
         self._pid = 0  # set when this worker publishes its count (0: it does not)
         self._cap = 0
+        self._running: dict[int, float] = {}  # sibling pid -> when /proc last showed it running
         super().__init__(*args, **kwargs)
 
     # gthread counts the connections it holds (busy, kept alive, awaiting a first byte) in
@@ -91,9 +97,27 @@ class BalancedThreadWorker(ThreadWorker):
         for slot in range(1, words[0] + 1):
             pid = words[2 * slot]
             if pid > 0 and words[2 * slot + 1] < mine and pid != self._pid:
-                if _alive(pid):
+                if self._sibling_alive(pid):
                     return False
                 words[2 * slot] = _FREE  # died, and its master has not made a replacement yet
+        return True
+
+    def _sibling_alive(self, pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:  # exited and reaped
+            return False
+        except PermissionError:
+            return True
+        now = time.monotonic()
+        if now - self._running.get(pid, -ZOMBIE_CHECK_S) < ZOMBIE_CHECK_S:
+            return True
+        if not _alive(pid):
+            self._running.pop(pid, None)
+            return False
+        if len(self._running) >= SLOTS:
+            self._running.clear()
+        self._running[pid] = now
         return True
 
     def wait_for_and_dispatch_events(self, timeout: float) -> None:

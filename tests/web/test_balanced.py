@@ -79,3 +79,46 @@ def test_kept_alive_connections_spread_over_the_workers(tmp_path: Path) -> None:
         finally:
             for conn in held:
                 conn.close()
+
+
+def test_a_sibling_is_checked_by_a_signal_every_turn_and_in_proc_now_and_then(monkeypatch) -> None:
+    """A worker asks whether a sibling holding fewer connections lives on every loop turn: a
+    zombie (dead, not reaped by the master) is seen within ZOMBIE_CHECK_S, a reaped one at once."""
+    import signal
+    import subprocess
+    import time
+    from types import SimpleNamespace
+
+    from image_repo.web import balanced
+
+    clock = [1000.0]
+    monkeypatch.setattr(balanced, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    reads: list[int] = []
+    real = balanced._alive
+
+    def alive(pid: int) -> bool:
+        reads.append(pid)
+        return real(pid)
+
+    monkeypatch.setattr(balanced, "_alive", alive)
+    worker = balanced.BalancedThreadWorker.__new__(balanced.BalancedThreadWorker)
+    worker._running = {}
+    sibling = subprocess.Popen(["sleep", "60"])
+    try:
+        assert worker._sibling_alive(sibling.pid) and reads == [sibling.pid]
+        for _ in range(100):
+            assert worker._sibling_alive(sibling.pid)
+        assert reads == [sibling.pid]  # /proc read once, not per turn
+        sibling.send_signal(signal.SIGKILL)
+        for _ in range(500):  # until the kernel has made it a zombie (the worker's clock stands still)
+            with open(f"/proc/{sibling.pid}/stat", "rb") as fh:
+                if fh.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                    break
+            time.sleep(0.01)
+        assert worker._sibling_alive(sibling.pid)  # a zombie passes kill(pid, 0): trusted a moment
+        clock[0] += balanced.ZOMBIE_CHECK_S
+        assert not worker._sibling_alive(sibling.pid) and len(reads) == 2
+    finally:
+        sibling.kill()
+        sibling.wait()
+    assert not worker._sibling_alive(sibling.pid) and len(reads) == 2  # reaped: the signal says so
