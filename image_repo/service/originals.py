@@ -8,6 +8,7 @@ check of the original's version that the service makes.
 from __future__ import annotations
 
 import bisect
+import itertools
 import logging
 import threading
 import time
@@ -33,6 +34,10 @@ _KIND_ORDER = {name: i for i, name in enumerate(KINDS)}
 # Every (kind, extension) an original can be stored with, in the order _preference gives.
 _EXTENSIONS = sorted(((k, ext) for k in INPUT_KINDS.values() for ext in k.extensions),
                      key=lambda ke: (_KIND_ORDER.get(ke[0].name, 99), ke[1] != ke[0].name, ke[1]))
+_ENDINGS = frozenset("." + "".join(case) for ext in {e for _, e in _EXTENSIONS}
+                     for case in itertools.product(*((c.lower(), c.upper()) if c.isalpha() else (c,) for c in ext)))
+"""What can follow a name in the key of its original, as split_extension reads keys: ``.jpg``,
+``.JPG``, ``.Jpg``... (extensions are matched in any case)."""
 MAX_REMEMBERED = 100_000
 """Originals a worker keeps what it learned of; past that the table starts over (bounded memory)."""
 MAX_CHECKS = 64
@@ -213,9 +218,8 @@ class Originals:
     def _search(self, name: str) -> Original | None:
         stat_first = getattr(self.store, "stat_first", None)
         if stat_first is not None:
-            # A local store: stat the few keys the original can have rather than list a
-            # directory that may hold thousands (the listing below stays for keys written by
-            # other tools in forms we do not guess, such as upper-case extensions).
+            # A local store: stat the few keys we write first (the forms below, every
+            # extension in every case, are for keys written by other tools, such as ``.JPG``).
             # Made as they are statted: the first form usually exists, and the legacy keys
             # (quoted, ~0.3 ms for all of them) are then never built.
             tried: dict[str, names.OriginalRef] = {}
@@ -292,12 +296,14 @@ class Originals:
     def stored_forms(self, name: str, *, current: bool = True,
                      legacy: bool = True) -> list[tuple[names.OriginalRef, ObjectInfo]]:
         """The stored forms of ``name``'s original, as listed: in the ``current`` layout, the 2016 one's (``legacy``)."""
-        prefixes = [name + "."] if current else []
+        prefixes = [name] if current else []
         if legacy:
             prefixes.append(names.legacy_original_key(name, "x").rsplit(".", 1)[0])
+        list_exact = getattr(self.store, "list_exact", None)  # a local store: no read of a whole directory
         found: dict[str, tuple[names.OriginalRef, ObjectInfo]] = {}
         for prefix in prefixes:
-            for info in self.store.list(prefix):
+            listed = list_exact(prefix, _ENDINGS) if list_exact is not None else self.store.list(prefix + ".")
+            for info in listed:
                 ref = names.parse_original_key(info.key)
                 if ref is not None and ref.name == name:
                     found.setdefault(ref.key, (ref, info))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import errno
 import os
 import stat as stat_mod
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 
 from ..errors import ConfigError, Conflict, InvalidRequest, NotFound, StorageUnavailable
@@ -43,6 +43,11 @@ from .fileio import (
 )
 from .filestreams import FileStreams
 from .sidecars import Sidecars
+
+
+PROBE_PAST_BYTES = 64 * 1024
+"""A directory larger than this (its ``st_size``: ~1,400 entries on ext4) is asked for names
+one by one rather than read whole: ~2 us a name against ~0.4 us an entry read."""
 
 
 class FileStore(FileStreams):
@@ -186,6 +191,36 @@ class FileStore(FileStreams):
                 close_all(fds)
         return None
 
+    def list_exact(self, prefix: str, endings: Collection[str]) -> list[ObjectInfo]:
+        """What ``list(prefix)`` gives of the keys ``prefix + e`` (``e`` in ``endings``), in key order.
+
+        The forms one image's original can have (every extension, in any case: a few hundred
+        names) are found without reading a large directory whole: an upload among 100,000
+        images listed theirs in ~50 ms, three times over. A small directory is read, as
+        ``list`` does, which costs less than asking for every name.
+        """
+        with self._listed_dir(prefix) as opened:
+            if opened is None:
+                return []
+            dir_fd, key_prefix, name_prefix = opened
+            bases = {name_prefix + e for e in endings}
+            if os.fstat(dir_fd).st_size <= PROBE_PAST_BYTES:
+                return [info for info in scan_dir(dir_fd, key_prefix, name_prefix) if info.key[len(key_prefix):] in bases]
+            found = []
+            for base in sorted(bases):
+                if "/" in base or "\0" in base or is_reserved(base):
+                    continue
+                try:
+                    st = os.stat(base, dir_fd=dir_fd, follow_symlinks=False)
+                except OSError as e:
+                    if e.errno in NOT_THERE or e.errno == errno.ENAMETOOLONG:
+                        continue
+                    raise
+                if stat_mod.S_ISREG(st.st_mode):
+                    key = key_prefix + base
+                    found.append(ObjectInfo(key, st.st_size, guess_content_type(key), None, None, st.st_mtime, {}))
+            return found
+
     def _stat_in(self, dir_fd: int, base: str, key: str) -> ObjectInfo | None:
         """Info of the regular file ``base`` in the open directory ``dir_fd``; None if there is none."""
         try:
@@ -298,19 +333,26 @@ class FileStore(FileStreams):
 
     def list(self, prefix: str = "", marker: str = "") -> Iterator[ObjectInfo]:
         """Objects under ``prefix`` after ``marker`` in key order, scanning only the subtree the prefix implies."""
+        with self._listed_dir(prefix) as opened:
+            if opened is not None:
+                yield from scan_dir(*opened, marker)
+
+    @contextmanager
+    def _listed_dir(self, prefix: str) -> Iterator[tuple[int, str, str] | None]:
+        """The directory a listing of ``prefix`` reads, open: (its descriptor, the key prefix of
+        its entries, the start their names must have); None when there is no such directory."""
         dir_part, slash, name_prefix = prefix.rpartition("/")
         segs = dir_part.split("/") if slash else []
         if any(s in ("", ".", "..") or "\\" in s or "\0" in s or is_reserved(s) for s in segs):
+            yield None
             return
         with self._errors("list", prefix):
+            fds = self._existing_dirs(segs + [""])
+            if fds is None:
+                yield None
+                return
             try:
-                fds = self._open_dirs(segs + [""], create=False)
-            except OSError as e:
-                if e.errno in NOT_THERE:
-                    return
-                raise
-            try:
-                yield from scan_dir(fds[-1], dir_part + slash, name_prefix, marker)
+                yield fds[-1], dir_part + slash, name_prefix
             finally:
                 close_all(fds)
 

@@ -361,3 +361,44 @@ def test_what_a_store_remembers_of_its_sidecars_is_bounded(fs):
     infos = [fs.stat(f"many/{i}") for i in range(n)]
     assert len(fs._sidecars._sidecars) == sidecars.REMEMBERED
     assert fs.stat("many/0") == infos[0] and dict(infos[0].metadata) == {"n": "0"}  # forgotten: read again
+
+
+def _forms_dir(root, fillers: int = 0) -> None:
+    d = root / "d"
+    d.mkdir()
+    for name in ("a.jpg", "a.PNG", "a.Jpeg", "a.jpg.bak", "a.x.jpg", "ab.jpg", "b.jpg"):
+        (d / name).write_bytes(name.encode())
+    (d / ".a.jpg.meta.json").write_bytes(b"{}")  # a sidecar: never an object
+    (d / "a.tif").mkdir()  # a directory named like a form: not one
+    (d / "a.tif" / "x.jpg").write_bytes(b"x")
+    for i in range(fillers):
+        (d / f"filler-{i:05d}.jpg").write_bytes(b"")
+
+
+def test_list_exact_finds_the_same_names_by_reading_a_small_directory_or_asking_for_each(fs, root, monkeypatch):
+    """A directory larger than PROBE_PAST_BYTES is asked name by name, not read whole: the answer is the same."""
+    from image_repo.storage import filesystem
+
+    _forms_dir(root)
+    endings = {".jpg", ".JPG", ".png", ".PNG", ".jpeg", ".Jpeg", ".tif"}
+    listed = [i.key for i in fs.list("d/a.") if i.key[len("d/a"):] in endings]
+    assert listed == ["d/a.Jpeg", "d/a.PNG", "d/a.jpg"]
+    read = fs.list_exact("d/a", endings)
+    monkeypatch.setattr(filesystem, "PROBE_PAST_BYTES", -1)
+    asked = fs.list_exact("d/a", endings)
+    assert [i.key for i in read] == [i.key for i in asked] == listed
+    assert [(i.size, i.modified) for i in read] == [(i.size, i.modified) for i in asked]
+    assert fs.list_exact("nothing/a", endings) == [] and fs.list_exact("d/zz", endings) == []
+
+
+def test_list_exact_does_not_read_a_large_directory(fs, root, monkeypatch):
+    from image_repo.storage import filesystem
+
+    _forms_dir(root, fillers=4000)  # past 64 KiB of directory on ext4 and on tmpfs alike
+    assert os.stat(root / "d").st_size > filesystem.PROBE_PAST_BYTES
+
+    def no_scan(*args, **kwargs):
+        raise AssertionError("read the whole directory")
+
+    monkeypatch.setattr(filesystem, "scan_dir", no_scan)
+    assert [i.key for i in fs.list_exact("d/a", {".jpg", ".PNG", ".gif"})] == ["d/a.PNG", "d/a.jpg"]
