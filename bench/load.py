@@ -63,12 +63,13 @@ class Answer:
 
 
 def fetch(
-    port: int, path: str, headers: Mapping[str, str] | None = None, *, timeout: float = 60.0, host: str = "127.0.0.1"
+    port: int, path: str, headers: Mapping[str, str] | None = None, *, timeout: float = 60.0, host: str = "127.0.0.1",
+    method: str = "GET", body: bytes | None = None,
 ) -> Answer:
-    """One GET on a new connection."""
+    """One request (a GET unless told) on a new connection."""
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
-        conn.request("GET", path, headers={"Connection": "close", **(headers or {})})
+        conn.request(method, path, body=body, headers={"Connection": "close", **(headers or {})})
         resp = conn.getresponse()
         body = resp.read()
         return Answer(resp.status, {k.lower(): v for k, v in resp.getheaders()}, body)

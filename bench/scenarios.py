@@ -266,6 +266,38 @@ def listing(b: Bench, server: Running, originals: Path, prefix: str) -> None:
         errors=0 if answer.status == 200 else repeats,
         note=f"GET /images?regex={regex}: {found} names in {http:.0f} ms; raw FileStore.list: {raw:.0f} ms",
     ))
+    uploads(b, server, prefix, raw_count)
+
+
+def uploads(b: Bench, server: Running, prefix: str, among: int) -> None:
+    """PUT of a new image among ``among`` names vs in a directory of its own (then deleted): an
+    upload looks for the name's other stored forms, which must not cost a read of the directory."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (90, 120, 150)).save(buf, "JPEG")
+    body = buf.getvalue()
+    times: dict[str, list[float]] = {"crowded": [], "alone": []}
+    for i in range(8 if b.plan.name == "full" else 4):
+        for where, path in (("crowded", f"/images/{prefix}/bench-upload-{i}"), ("alone", f"/images/bench-alone-{i}/u")):
+            t = time.perf_counter()
+            answer = load.fetch(server.port, path, method="PUT", body=body, headers={"Content-Type": "image/jpeg"})
+            times[where].append((time.perf_counter() - t) * 1000)
+            load.fetch(server.port, path, method="DELETE")
+            if answer.status not in (200, 201):
+                times[where][-1] = float("nan")
+    crowded, alone = statistics.median(times["crowded"]), statistics.median(times["alone"])
+    b.facts["uploads"] = {"crowded_ms": crowded, "alone_ms": alone, "among": among}
+    b.rows.append(Row(
+        scenario=f"upload among {among:,} names",
+        tool=f"median of {len(times['crowded'])}",
+        requests=len(times["crowded"]),
+        p50_ms=crowded,
+        errors=sum(1 for v in times["crowded"] + times["alone"] if v != v),
+        note=f"PUT then DELETE: {crowded:.1f} ms among {among:,} names, {alone:.1f} ms alone in a directory ({crowded / alone:.2f}x)",
+    ))
 
 
 # -- memory over time ---------------------------------------------------------------------
