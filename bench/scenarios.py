@@ -149,7 +149,8 @@ def cold_side_by_side(
     b: Bench, ours: Running, peer: Running | None, floor_source: bytes, originals: ImageSet,
     peer_path: Callable[[str], str], peer_label: str,
 ) -> list[int]:
-    """The goals' cold 12 MP figures, interleaved: (decode floor, image_repo, thumbor) per round.
+    """The goals' cold 12 MP figures, interleaved: (decode floor, image_repo, thumbor) per round,
+    image_repo and thumbor in turn first.
 
     On a shared machine the load changes from minute to minute; measuring the three in
     turn, several times, exposes them to the same conditions, so their ratios hold better
@@ -170,7 +171,10 @@ def cold_side_by_side(
               + (f", {peer_label} {len(peer_chunks[r])} URLs" if peer else "") + f", c={b.concurrency}, <= {bound:.0f} s each")
         procs.wait_quiet()
         floors.append(decode_floor(floor_source, "photo12mp.jpg", b.plan.box, duration=1.0))
-        for side, srv, paths in (("ours", ours, chunk), ("peer", peer, peer_chunks[r] if peer else [])):
+        sides = [("ours", ours, chunk), ("peer", peer, peer_chunks[r] if peer else [])]
+        # Who goes first alternates: the second server of a round reads files the first has
+        # just read, and runs later in whatever drift the machine has within the round.
+        for side, srv, paths in (sides if r % 2 == 0 else sides[::-1]):
             if srv is None:
                 continue
             def go(s: Running = srv, p: list[str] = paths) -> LoadResult:
