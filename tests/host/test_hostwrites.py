@@ -51,14 +51,19 @@ class CountingStore(MemoryStore):
         return super().list(prefix)
 
 
-def test_workers_trust_what_they_know_until_a_write_on_the_host_and_a_404_tells_nobody(tmp_path):
-    """Two apps on one data directory stand for two workers of one host, with a long TTL."""
+def _two_workers(tmp_path):
+    """Two apps on one data directory and store: two workers of one host, with a long TTL."""
     settings = Settings()
     settings.data_dir = str(tmp_path / "data")
     settings.original_stat_ttl = 3600.0
     store, cache = CountingStore(), MemoryStore()
     worker_a = create_app(settings, store=store, cache_store=cache)
     worker_b = create_app(settings, store=store, cache_store=cache)
+    return store, worker_a, worker_b
+
+
+def test_workers_trust_what_they_know_until_a_write_on_the_host_and_a_404_tells_nobody(tmp_path):
+    store, worker_a, worker_b = _two_workers(tmp_path)
     a, b = worker_a.test_client(), worker_b.test_client()
     assert a.put("/images/p", data=make_jpeg(400, 300)).status_code == 201
     first = a.get("/images/p?xsize=100")
@@ -80,12 +85,7 @@ def test_workers_trust_what_they_know_until_a_write_on_the_host_and_a_404_tells_
 def test_that_a_name_has_no_original_is_trusted_as_long_and_a_write_on_the_host_ends_it(tmp_path):
     """``p.jpg`` names the original ``p``: the exact name ``p.jpg`` is looked for first, and a
     store that misses lists (a directory of 100,000 names: ~160 ms), so a miss is remembered too."""
-    settings = Settings()
-    settings.data_dir = str(tmp_path / "data")
-    settings.original_stat_ttl = 3600.0
-    store, cache = CountingStore(), MemoryStore()
-    worker_a = create_app(settings, store=store, cache_store=cache)
-    worker_b = create_app(settings, store=store, cache_store=cache)
+    store, worker_a, worker_b = _two_workers(tmp_path)
     a, b = worker_a.test_client(), worker_b.test_client()
     assert a.put("/images/p", data=make_jpeg(400, 300)).status_code == 201
     first = a.get("/images/p.jpg?xsize=100")
