@@ -103,6 +103,7 @@ class BalancedThreadWorker(ThreadWorker):
         return True
 
     def _sibling_alive(self, pid: int) -> bool:
+        """Whether sibling ``pid`` still runs: a reaped one is seen at once, a zombie within ZOMBIE_CHECK_S."""
         try:
             os.kill(pid, 0)
         except ProcessLookupError:  # exited and reaped
@@ -110,7 +111,7 @@ class BalancedThreadWorker(ThreadWorker):
         except PermissionError:
             return True
         now = time.monotonic()
-        if now - self._running.get(pid, -ZOMBIE_CHECK_S) < ZOMBIE_CHECK_S:
+        if now - self._running.get(pid, float("-inf")) < ZOMBIE_CHECK_S:
             return True
         if not _alive(pid):
             self._running.pop(pid, None)
