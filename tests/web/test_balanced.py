@@ -122,3 +122,103 @@ def test_a_sibling_is_checked_by_a_signal_every_turn_and_in_proc_now_and_then(mo
         sibling.kill()
         sibling.wait()
     assert not worker._sibling_alive(sibling.pid) and len(reads) == 2  # reaped: the signal says so
+
+
+
+def test_a_waiting_worker_sleeps_on_the_listener_and_looks_again_soon_while_a_connection_waits() -> None:
+    """The decisions of a worker that is not accepting, on a real listener and poller.
+
+    Nothing in the backlog: it sleeps as long as the loop asks, woken by the listener (a
+    new connection). A connection in the backlog (its sibling has not taken it yet): it
+    looks again after RECHECK_S, and does not wake for the listener meanwhile, which stays
+    readable. Without the second, a burst of connections that arrived before both workers
+    stopped would wait for gthread's 1 s timeout.
+    """
+    import selectors
+    import socket
+
+    from image_repo.web import balanced
+
+    asked: list[float] = []
+
+    class Spy(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+        def select(self, timeout=None):  # records what the loop asked, and never sleeps
+            asked.append(timeout)
+            return super().select(0)
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    clients: list[socket.socket] = []
+    worker = balanced.BalancedThreadWorker.__new__(balanced.BalancedThreadWorker)
+    worker.sockets, worker.poller, worker.alive = [listener], Spy(), True
+    worker._pid, worker._accepting, worker._watching = os.getpid(), False, False
+    worker._backlog = balanced.select.poll()
+    worker._backlog.register(listener.fileno(), balanced.select.POLLIN)
+
+    def watched() -> bool:
+        try:
+            return worker.poller.get_key(listener).data == worker._arrived
+        except KeyError:
+            return False
+
+    def connect() -> None:
+        clients.append(socket.create_connection(listener.getsockname()))
+
+    try:
+        worker.wait_for_and_dispatch_events(1.0)
+        assert asked[-1] == 1.0 and watched()
+        connect()
+        worker.wait_for_and_dispatch_events(1.0)
+        assert asked[-1] == balanced.RECHECK_S and not watched()
+        listener.accept()[0].close()  # the sibling takes it
+        worker.wait_for_and_dispatch_events(1.0)
+        assert asked[-1] == 1.0 and watched()
+        worker.set_accept_enabled(True)  # its turn: gthread's own registration, to accept
+        assert worker.poller.get_key(listener).data == worker.accept and not worker._watching
+    finally:
+        for c in clients:
+            c.close()
+        listener.close()
+        worker.poller.close()
+
+
+def _switches(pid: int) -> int:
+    """Times the main thread of ``pid`` went to sleep and was woken since it started."""
+    with open(f"/proc/{pid}/task/{pid}/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("voluntary_ctxt_switches"))
+
+
+def test_a_worker_holding_more_sleeps_until_a_connection_arrives(tmp_path: Path) -> None:
+    """The worker that stopped accepting is not woken by a timer while no connection waits:
+    only a new connection wakes it, and that connection goes to the worker holding fewer.
+
+    Polling every 5 ms woke it ~200 times a second for as long as an idle client kept one
+    more connection on it than on its sibling; gthread's own loop wakes once a second.
+    """
+    import time
+
+    with running_server({"data_dir": str(tmp_path / "data")}, tmp_path / "server", workers=2) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        workers = _workers(server.process.pid)
+        held: list[http.client.HTTPConnection] = []
+        by_worker: Counter[int] = Counter()
+        try:
+            time.sleep(0.5)  # the readiness probe's connection is gone from either count
+            while len(by_worker) < 2 or len(held) % 2 == 0:  # an odd number, on both workers
+                assert len(held) < 200, f"one worker took every connection: {dict(by_worker)}"
+                conn, client_port = _open(port)
+                held.append(conn)
+                owner = _holder(port, client_port, workers)
+                assert owner in workers
+                by_worker[owner] += 1
+            (more, most), (fewer, _) = by_worker.most_common()
+            assert most - by_worker[fewer] == 1, f"connections per worker: {dict(by_worker)}"
+            before = _switches(more)
+            time.sleep(1.0)
+            woken = _switches(more) - before
+            assert woken <= 10, f"the worker holding more woke {woken} times in 1 s while nothing arrived"
+            conn, client_port = _open(port)
+            held.append(conn)
+            assert _holder(port, client_port, workers) == fewer
+        finally:
+            for conn in held:
+                conn.close()
