@@ -75,6 +75,22 @@ def tree_cpu(root: int) -> float:
     return sum(cpu_seconds(p) for p in tree(root))
 
 
+def wait_idle(root: int, max_wait: float = 1.0, step: float = 0.1) -> None:
+    """Wait (bounded) until the tree of ``root`` uses at most one clock tick of CPU in ``step`` s.
+
+    A server finishes some work after its last answer (cache writes behind the answers):
+    a measured window that ends at the last answer would leave that work out.
+    """
+    deadline = time.monotonic() + max_wait
+    before = tree_cpu(root)
+    while time.monotonic() < deadline:
+        time.sleep(step)
+        now = tree_cpu(root)
+        if now - before <= 1.0 / CLK_TCK:
+            return
+        before = now
+
+
 def rss_mb(pid: int) -> float:
     """VmRSS of one process in MiB (0 if it is gone)."""
     try:

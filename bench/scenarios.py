@@ -145,50 +145,66 @@ def cold(b: Bench, server: Running, scenario: str, fact: str, paths: list[str], 
     return result
 
 
+COLD_SLICES = 2
+"""Loads each server runs per cold round, in the order A B B A (B A A B the round after)."""
+
+
 def cold_side_by_side(
     b: Bench, ours: Running, peer: Running | None, floor_source: bytes, originals: ImageSet,
     peer_path: Callable[[str], str], peer_label: str,
 ) -> list[int]:
-    """The goals' cold 12 MP figures, interleaved: (decode floor, image_repo, thumbor) per round,
-    image_repo and thumbor in turn first.
+    """The goals' cold 12 MP figures, interleaved: (decode floor, image_repo, thumbor) per round.
 
-    On a shared machine the load changes from minute to minute; measuring the three in
-    turn, several times, exposes them to the same conditions, so their ratios hold better
-    than those of runs made minutes apart. Each round uses its own originals (thumbor
-    the same files as image_repo). Returns the indices of the originals image_repo was asked for.
+    On a shared machine the speed drifts 10-20% from minute to minute; measuring the three
+    in turn, several times, exposes them to the same conditions. Within a round each server
+    runs COLD_SLICES short loads in the order A B B A, so a drift that is steady over the
+    round costs both the same (with one load each, the second ran 5 s later: per-round
+    ratios spread from 0.94 to 1.23 in one run). Who is A alternates between rounds: the
+    second server reads files the first has just read. Each round uses its own originals
+    (thumbor the same files as image_repo). Returns the indices of the originals image_repo
+    was asked for.
     """
     rounds = b.plan.cold_rounds
     chunks = [list(range(originals.count))[r::rounds] for r in range(rounds)]
-    ours_chunks = [[image_path(originals.name(i), b.plan.box) for i in c] for c in chunks]
-    peer_chunks = [[peer_path(originals.key(i)) for i in c] for c in chunks]
     seen: list[int] = []
-    bound = max(5.0, b.plan.load_s / rounds)  # a bound, not a target: a round ends when its URLs are done
+    bound = max(5.0, b.plan.load_s / rounds) / COLD_SLICES  # a bound, not a target: a load ends when its URLs are done
     floors: list[Floor] = []
     runs: dict[str, list[tuple[LoadResult, procs.CpuWindow, list[float]]]] = {"ours": [], "peer": []}
     per_round: dict[str, list[dict[str, float]]] = {"ours": [], "peer": []}
-    for r, chunk in enumerate(ours_chunks):
-        b.log(f"  round {r + 1}/{len(ours_chunks)}: decode floor, image_repo {len(chunk)} URLs"
-              + (f", {peer_label} {len(peer_chunks[r])} URLs" if peer else "") + f", c={b.concurrency}, <= {bound:.0f} s each")
+    servers = {"ours": ours, "peer": peer}
+    for r, chunk in enumerate(chunks):
+        b.log(f"  round {r + 1}/{len(chunks)}: decode floor, image_repo {len(chunk)} URLs"
+              + (f", {peer_label} {len(chunk)} URLs" if peer else "")
+              + f", c={b.concurrency}, {COLD_SLICES} loads each (A B B A), <= {bound:.1f} s each")
         procs.wait_quiet()
         floors.append(decode_floor(floor_source, "photo12mp.jpg", b.plan.box, duration=1.0))
-        sides = [("ours", ours, chunk), ("peer", peer, peer_chunks[r] if peer else [])]
-        # Who goes first alternates: the second server of a round reads files the first has
-        # just read, and runs later in whatever drift the machine has within the round.
-        for side, srv, paths in (sides if r % 2 == 0 else sides[::-1]):
-            if srv is None:
+        first, second = ("ours", "peer") if r % 2 == 0 else ("peer", "ours")
+        order = [first, second, second, first] * (COLD_SLICES // 2) if peer else ["ours"] * COLD_SLICES
+        slices = {side: [chunk[k::COLD_SLICES] for k in range(COLD_SLICES)] for side in servers}
+        parts: dict[str, list[tuple[LoadResult, procs.CpuWindow]]] = {"ours": [], "peer": []}
+        load1 = procs.load1()
+        for side in order:
+            srv, picked = servers[side], slices[side].pop(0)
+            assert srv is not None
+            paths = ([image_path(originals.name(i), b.plan.box) for i in picked] if side == "ours"
+                     else [peer_path(originals.key(i)) for i in picked])
+            meter = procs.CpuMeter(srv.pid)
+            got = load.run_paths(srv.port, paths, concurrency=b.concurrency, duration=bound)
+            procs.wait_idle(srv.pid)  # its writes behind the last answers are its own work
+            parts[side].append((got, meter.stop(got.loadgen_cpu_s)))
+            if side == "ours":  # run_paths takes the list in order: these were asked for
+                seen.extend(picked[: got.requests])
+        for side, done in parts.items():
+            if not done:
                 continue
-            def go(s: Running = srv, p: list[str] = paths) -> LoadResult:
-                return load.run_paths(s.port, p, concurrency=b.concurrency, duration=bound)
-
-            load1 = procs.load1()
-            runs[side].append(measured(srv, go))
-            got, win = runs[side][-1][0], runs[side][-1][1]
+            got, win = load.merge([d[0] for d in done]), procs.merge_windows([d[1] for d in done])
+            srv = servers[side]
+            assert srv is not None
+            runs[side].append((got, win, [procs.rss_mb(p) for p in srv.workers()]))
             per_round[side].append({"rps": ok_rps(got), "cpu_ms": win.server_s * 1000 / max(1, got.requests),
                                     "load1": load1, "other_cores": win.other_cores, "requests": got.requests})
             b.log(f"    {side}: {ok_rps(got):.1f} req/s, {per_round[side][-1]['cpu_ms']:.1f} CPU ms/req, load {load1:.1f}, "
                   f"other {win.other_cores:.2f} cores")
-            if side == "ours":  # run_paths takes the list in order: these were asked for
-                seen.extend(chunks[r][: runs[side][-1][0].requests])
     floor = merge_floors(floors)
     b.rows.append(floor_row(floor, "12 MP JPEG (Pillow draft", f"{len(floors)} slices between the runs below"))
     b.facts["floor:photo12mp.jpg"] = floor
@@ -203,7 +219,7 @@ def cold_side_by_side(
             f"{p['rps']:.1f} {p['cpu_ms']:.1f} {p['load1']:.1f}" for p in per_round[side])
         if expect_miss and result.cache.get("hit"):
             note += f"; NOT COLD: {result.cache['hit']} cache hits"
-        wanted = sum(len(c) for c in (ours_chunks if side == "ours" else peer_chunks))
+        wanted = sum(len(c) for c in chunks)
         if result.requests < wanted:
             note += f"; time bound reached after {result.requests} of {wanted}"
         row = to_row(scenario, result, window, runs[side][-1][2], note)
