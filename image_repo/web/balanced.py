@@ -18,7 +18,7 @@ A worker that stops accepting must look again when a sibling's count rises past 
 which happens in the sibling. While no connection is waiting to be accepted that does not
 matter: it sleeps, watching the listeners, so the next connection wakes it. While one is
 waiting, it looks again every RECHECK_S until somebody takes it. Polling every RECHECK_S
-all the time cost 2% of a core per waiting worker (~0.3 ms of CPU per cold request, and the
+all the time cost 2% of a core per waiting worker (~0.4 ms of CPU per cold request, and the
 same for as long as one idle client kept a connection open).
 """
 from __future__ import annotations
