@@ -15,11 +15,12 @@ one. For a new connection per request the least loaded is also the idlest, so th
 path spreads too. A sibling that is booting, stopping or dead is not waited for.
 
 A worker that stops accepting must look again when a sibling's count rises past its own,
-which happens in the sibling. While no connection is waiting to be accepted that does not
-matter: it sleeps, watching the listeners, so the next connection wakes it. While one is
-waiting, it looks again every RECHECK_S until somebody takes it. Polling every RECHECK_S
-all the time cost 2% of a core per waiting worker (~0.4 ms of CPU per cold request, and the
-same for as long as one idle client kept a connection open).
+which happens in the sibling, so it looks again every RECHECK_S. Once a look finds no
+connection waiting to be accepted and no count changed since the look before, it sleeps
+instead, watching the listeners: the next connection wakes it. So a busy server polls
+(200 wake-ups a second at most, less than one per connection at a high rate of new
+connections), and a quiet one sleeps: polling all the time cost 2% of a core per waiting
+worker for as long as one idle client kept a connection open.
 """
 from __future__ import annotations
 
@@ -38,8 +39,8 @@ SLOTS = 256
 """Most workers one server can have at once (Gunicorn's TTIN can add workers past ``workers``)."""
 
 RECHECK_S = 0.005
-"""How soon a worker that is not accepting (a sibling holds fewer) looks at the counts again
-while a connection waits to be accepted."""
+"""How soon a worker that is not accepting (a sibling holds fewer) looks at the counts again,
+while they change or a connection waits to be accepted."""
 
 ZOMBIE_CHECK_S = 0.1
 """How long a sibling /proc showed running is taken at ``kill(pid, 0)``'s word, which passes a
@@ -77,6 +78,7 @@ class BalancedThreadWorker(ThreadWorker):
         self._running: dict[int, float] = {}  # sibling pid -> when /proc last showed it running
         self._backlog: Any = None  # a poll of the listeners: is a connection waiting to be accepted?
         self._watching = False  # whether the loop's poller holds the listeners to wake us, not to accept
+        self._seen = b""  # the table as this worker last looked at it, while not accepting
         super().__init__(*args, **kwargs)
 
     # gthread counts the connections it holds (busy, kept alive, awaiting a first byte) in
@@ -144,9 +146,12 @@ class BalancedThreadWorker(ThreadWorker):
         # it stops too and nobody accepts (seen behind nginx, whose upstream connections come
         # and go, and when a client opens many at once).
         if self._pid and not self._accepting and self.alive:
-            waiting = bool(self._backlog.poll(0))
-            self._watch(not waiting)  # a listener that stays readable would wake us at once, every time
-            if waiting:
+            table = _TABLE[16:16 * (_WORDS[0] + 1)]
+            quiet = table == self._seen and not self._backlog.poll(0)
+            self._seen = table
+            # Not while one waits: a listener that stays readable would wake us at once, every turn.
+            self._watch(quiet)
+            if not quiet:
                 timeout = min(timeout, RECHECK_S)
         else:
             self._watch(False)  # accepting, or on the way out (its drain must not wake for arrivals)

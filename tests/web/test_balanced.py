@@ -125,14 +125,14 @@ def test_a_sibling_is_checked_by_a_signal_every_turn_and_in_proc_now_and_then(mo
 
 
 
-def test_a_waiting_worker_sleeps_on_the_listener_and_looks_again_soon_while_a_connection_waits() -> None:
-    """The decisions of a worker that is not accepting, on a real listener and poller.
+def test_a_waiting_worker_polls_while_things_change_and_sleeps_on_the_listener_once_quiet() -> None:
+    """The decisions of a worker that is not accepting, on a real listener, poller and table.
 
-    Nothing in the backlog: it sleeps as long as the loop asks, woken by the listener (a
-    new connection). A connection in the backlog (its sibling has not taken it yet): it
-    looks again after RECHECK_S, and does not wake for the listener meanwhile, which stays
-    readable. Without the second, a burst of connections that arrived before both workers
-    stopped would wait for gthread's 1 s timeout.
+    It looks again after RECHECK_S while the counts change or a connection waits in the
+    backlog (its sibling has not taken it yet), not watching the listener, which may stay
+    readable. Once a look finds neither, it sleeps as long as the loop asks, woken by the
+    listener (a new connection). Without the backlog check, a burst of connections that
+    arrived before both workers stopped would wait for gthread's 1 s timeout.
     """
     import selectors
     import socket
@@ -146,40 +146,46 @@ def test_a_waiting_worker_sleeps_on_the_listener_and_looks_again_soon_while_a_co
             asked.append(timeout)
             return super().select(0)
 
+    words = balanced._WORDS
+    saved = [words[i] for i in range(4)]
+    words[0], words[2], words[3] = max(1, saved[0]), os.getpid() + 1, 0  # a sibling in slot 1, holding 0
     listener = socket.create_server(("127.0.0.1", 0))
     clients: list[socket.socket] = []
     worker = balanced.BalancedThreadWorker.__new__(balanced.BalancedThreadWorker)
     worker.sockets, worker.poller, worker.alive = [listener], Spy(), True
-    worker._pid, worker._accepting, worker._watching = os.getpid(), False, False
+    worker._pid, worker._accepting, worker._watching, worker._seen = os.getpid(), False, False, b""
     worker._backlog = balanced.select.poll()
     worker._backlog.register(listener.fileno(), balanced.select.POLLIN)
 
-    def watched() -> bool:
+    def look() -> tuple[float, bool]:
+        """(the timeout the loop's turn asked for, whether the listener would wake the worker)."""
+        worker.wait_for_and_dispatch_events(1.0)
         try:
-            return worker.poller.get_key(listener).data == worker._arrived
+            watched = worker.poller.get_key(listener).data == worker._arrived
         except KeyError:
-            return False
-
-    def connect() -> None:
-        clients.append(socket.create_connection(listener.getsockname()))
+            watched = False
+        return asked[-1], watched
 
     try:
-        worker.wait_for_and_dispatch_events(1.0)
-        assert asked[-1] == 1.0 and watched()
-        connect()
-        worker.wait_for_and_dispatch_events(1.0)
-        assert asked[-1] == balanced.RECHECK_S and not watched()
+        assert look() == (balanced.RECHECK_S, False)  # the first look: the table is new to it
+        assert look() == (1.0, True)  # nothing changed, nothing waits: asleep
+        words[3] = 1  # the sibling took a connection
+        assert look() == (balanced.RECHECK_S, False)
+        assert look() == (1.0, True)
+        clients.append(socket.create_connection(listener.getsockname()))  # arrives, and waits
+        assert look() == (balanced.RECHECK_S, False)
+        assert look() == (balanced.RECHECK_S, False)  # for as long as it waits
         listener.accept()[0].close()  # the sibling takes it
-        worker.wait_for_and_dispatch_events(1.0)
-        assert asked[-1] == 1.0 and watched()
+        assert look() == (1.0, True)
         worker.set_accept_enabled(True)  # its turn: gthread's own registration, to accept
         assert worker.poller.get_key(listener).data == worker.accept and not worker._watching
     finally:
+        for i, value in enumerate(saved):
+            words[i] = value
         for c in clients:
             c.close()
         listener.close()
         worker.poller.close()
-
 
 def _switches(pid: int) -> int:
     """Times the main thread of ``pid`` went to sleep and was woken since it started."""
@@ -188,8 +194,8 @@ def _switches(pid: int) -> int:
 
 
 def test_a_worker_holding_more_sleeps_until_a_connection_arrives(tmp_path: Path) -> None:
-    """The worker that stopped accepting is not woken by a timer while no connection waits:
-    only a new connection wakes it, and that connection goes to the worker holding fewer.
+    """The worker that stopped accepting is not woken by a timer once nothing changes: only
+    a new connection wakes it, and that connection goes to the worker holding fewer.
 
     Polling every 5 ms woke it ~200 times a second for as long as an idle client kept one
     more connection on it than on its sibling; gthread's own loop wakes once a second.
